@@ -1,0 +1,1 @@
+"""Embeddings for tiny students (hash, character, BPE)."""

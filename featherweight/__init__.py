@@ -1,0 +1,1 @@
+"""Featherweight: distil fine-tuned transformers into text classifiers small enough for microcontrollers."""

@@ -1,0 +1,105 @@
+"""The `featherweight` command: one subcommand per pipeline stage, each built from its config dataclass."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from featherweight.cli_args import add_dataclass_arguments, dataclass_from_args
+
+logger = logging.getLogger("featherweight")
+
+
+def _finetune(args) -> dict:
+    from featherweight.finetune import FinetuneConfig, finetune
+
+    config = dataclass_from_args(FinetuneConfig, args)
+    return _recorded(args, "finetune", config, lambda: finetune(config), seed=config.seed)
+
+
+def _soft_targets(args) -> dict:
+    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+
+    config = dataclass_from_args(SoftTargetConfig, args)
+
+    def run() -> dict:
+        targets = soft_targets(config)
+        return {"output": config.output, "rows": len(targets.logits),
+                "compute_seconds": targets.meta.get("compute_seconds", 0.0)}
+
+    return _recorded(args, "soft-targets", config, run)
+
+
+def _evaluate(args) -> dict:
+    from featherweight.evaluate import EvaluateConfig, evaluate
+
+    config = dataclass_from_args(EvaluateConfig, args)
+    return _recorded(args, "evaluate", config, lambda: evaluate(config))
+
+
+COMMANDS = {
+    "finetune": (_finetune, "featherweight.finetune:FinetuneConfig",
+                 "Fine-tune a Hugging Face teacher on a GLUE task (best model chosen on held-out train rows)."),
+    "soft-targets": (_soft_targets, "featherweight.soft_targets:SoftTargetConfig",
+                     "Label a TSV file with the teacher once and cache its logits."),
+    "evaluate": (_evaluate, "featherweight.evaluate:EvaluateConfig",
+                 "Score a teacher on the task's dev split(s) or on any labelled TSV."),
+}
+
+
+def _load_config_class(spec: str):
+    import importlib
+
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _recorded(args, command: str, config, function, seed=None) -> dict:
+    if not args.record:
+        return function()
+    from featherweight.records import record_run
+
+    return record_run(command, config, function, runs_dir=args.runs_dir, seed=seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="featherweight", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (function, config_class, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        add_dataclass_arguments(sub, _load_config_class(config_class))
+        sub.add_argument("--runs-dir", default=None, help="where sacred stores run records (default: ./runs)")
+        sub.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
+                         help="record this run with sacred")
+        sub.set_defaults(function=function)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    _quiet_transformers()
+    try:
+        result = args.function(args)
+    except (ValueError, FileNotFoundError, ConnectionError) as error:
+        logger.error("%s", error)
+        return 2
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _quiet_transformers() -> None:
+    """Hide transformers' per-file loading bars; our own bars show the work that takes time."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

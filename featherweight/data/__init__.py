@@ -1,0 +1,7 @@
+"""GLUE data: task specs, validated TSV reading, download fallback and the held-out split."""
+from featherweight.data.glue import DataError, TaskData, read_task_file
+from featherweight.data.splits import DataConfig, dev_splits, heldout_indices, load_splits, task_directory
+from featherweight.data.tasks import TASKS, TaskSpec, get_task
+
+__all__ = ["DataConfig", "DataError", "TASKS", "TaskData", "TaskSpec", "dev_splits", "get_task",
+           "heldout_indices", "load_splits", "read_task_file", "task_directory"]

@@ -1,0 +1,38 @@
+"""Score a model on a task's dev split(s) or on any labelled TSV: accuracy, QQP F1, MNLI m/mm."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from featherweight.data import DataConfig, dev_splits, load_splits, read_task_file
+from featherweight.metrics import split_metrics, summarize
+from featherweight.teacher import load_teacher, predict_logits, teacher_info
+
+
+@dataclass
+class EvaluateConfig:
+    """Settings of `featherweight evaluate`."""
+
+    model: str  # a fine-tuned teacher directory
+    data: DataConfig = field(default_factory=DataConfig)
+    data_file: str | None = None  # a labelled TSV in the task's layout instead of the dev split(s)
+    batch_size: int = 128
+    progress: bool = True
+
+
+def evaluate(config: EvaluateConfig) -> dict:
+    """Return {"<split>_<metric>": value, ...} for the model on the chosen data."""
+    task = config.data.spec
+    if config.data_file:
+        splits = {Path(config.data_file).stem: read_task_file(config.data_file, task,
+                                                              skip_bad_rows=config.data.skip_bad_rows)}
+    else:
+        splits = dev_splits(load_splits(config.data, show_progress=config.progress))
+    model, tokenizer, order = load_teacher(config.model, task)
+    max_length = teacher_info(config.model).get("max_length", 128)
+    per_split = {}
+    for name, data in splits.items():
+        logits = predict_logits(model, tokenizer, data.texts(), batch_size=config.batch_size,
+                                max_length=max_length, order=order, show_progress=config.progress, desc=name)
+        per_split[name] = split_metrics(task, logits.argmax(1), data.labels)
+    return {"model": config.model, "task": task.name, **summarize(per_split)}

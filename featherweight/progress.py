@@ -1,0 +1,18 @@
+"""Progress bars that can be switched off and show only on the main process."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+from tqdm.auto import tqdm
+
+
+def progress_enabled(enable: bool = True) -> bool:
+    """Bars show when asked for, on the main process, and not when FEATHERWEIGHT_NO_PROGRESS is set."""
+    return (enable and multiprocessing.parent_process() is None
+            and not os.environ.get("FEATHERWEIGHT_NO_PROGRESS"))
+
+
+def progress_bar(iterable=None, *, enable: bool = True, **kwargs) -> tqdm:
+    """A tqdm bar that becomes a no-op when disabled; write logs through `bar.write`."""
+    return tqdm(iterable, disable=not progress_enabled(enable), dynamic_ncols=True, **kwargs)

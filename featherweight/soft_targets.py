@@ -1,0 +1,137 @@
+"""Teacher soft targets: label a data file once, cache the logits, recompute only when stale."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from featherweight.data import TaskData, get_task, read_task_file
+from featherweight.fingerprint import file_sha256, path_sha256
+from featherweight.progress import progress_bar
+from featherweight.teacher import load_teacher, predict_logits, resolve_teacher, teacher_info
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SoftTargetConfig:
+    """Settings of `featherweight soft-targets`."""
+
+    teacher: str  # directory of a fine-tuned teacher (or a hub name)
+    data_file: str  # TSV in the task's layout; labels are not needed
+    task: str = "sst-2"
+    output: str | None = None  # default: <data file stem>.soft-targets.npz in the teacher's folder
+    batch_size: int = 128
+    max_length: int | None = None  # default: the length the teacher was fine-tuned with, else 128
+    shard_size: int = 20000  # rows per resumable shard
+    skip_bad_rows: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        self.task = get_task(self.task).name
+        if self.output is None:
+            stem = Path(self.data_file).stem
+            self.output = str(Path(resolve_teacher(self.teacher)).parent / "soft-targets"
+                              / f"{self.task}-{stem}.npz")
+        if self.max_length is None:
+            self.max_length = teacher_info(self.teacher).get("max_length", 128)
+
+
+@dataclass
+class SoftTargets:
+    """Cached teacher logits of a data file, with the file line each row came from."""
+
+    logits: np.ndarray  # (N, num_labels) float32, in the task's label order
+    line_numbers: np.ndarray  # (N,)
+    meta: dict
+
+    def for_rows(self, data: TaskData) -> np.ndarray:
+        """The logits of `data`'s rows (any subset of the labelled file), in `data`'s order."""
+        position = np.searchsorted(self.line_numbers, data.line_numbers)
+        position = np.clip(position, 0, len(self.line_numbers) - 1)
+        missing = self.line_numbers[position] != data.line_numbers
+        if missing.any():
+            raise ValueError(f"Soft targets {self.meta.get('data_file')} have no row for line "
+                             f"{int(data.line_numbers[missing][0])} of {data.path}; recompute them.")
+        return self.logits[position]
+
+
+def identity(config: SoftTargetConfig) -> dict:
+    """What the cached logits depend on: the teacher's and the data's content, labels, length."""
+    task = get_task(config.task)
+    teacher_dir = resolve_teacher(config.teacher)
+    return {
+        "teacher": config.teacher,
+        "teacher_sha256": path_sha256(teacher_dir) if Path(teacher_dir).exists() else config.teacher,
+        "data_file": str(config.data_file),
+        "data_sha256": file_sha256(config.data_file),
+        "task": task.name,
+        "label_names": list(task.label_names),
+        "max_length": config.max_length,
+        "skip_bad_rows": config.skip_bad_rows,
+    }
+
+
+def soft_targets(config: SoftTargetConfig) -> SoftTargets:
+    """Return the teacher's logits for every usable row of the file, computing them when needed."""
+    output = Path(config.output)
+    meta_path = output.with_suffix(".json")
+    wanted = identity(config)
+    if output.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if {key: meta.get(key) for key in wanted} == wanted:
+            logger.info("Soft targets cache hit: %s", output)
+            arrays = np.load(output)
+            return SoftTargets(arrays["logits"], arrays["line_numbers"], meta)
+        stale = [key for key in wanted if meta.get(key) != wanted[key]]
+        logger.warning("Soft targets in %s are stale (%s changed); recomputing.", output, ", ".join(stale))
+    return _compute(config, wanted, output, meta_path)
+
+
+def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Path) -> SoftTargets:
+    task = get_task(config.task)
+    data = read_task_file(config.data_file, task, labelled=False, skip_bad_rows=config.skip_bad_rows)
+    model, tokenizer, order = load_teacher(config.teacher, task)
+    shard_dir = output.with_suffix(".shards")
+    if shard_dir.is_dir() and _read_json(shard_dir / "identity.json") != wanted:
+        shutil.rmtree(shard_dir)  # shards of another teacher or file: never mixed in
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    (shard_dir / "identity.json").write_text(json.dumps(wanted, indent=2))
+
+    rows = data.texts()
+    starts = range(0, len(rows), config.shard_size)
+    seconds = 0.0
+    bar = progress_bar(total=len(starts), desc=f"soft targets {Path(config.data_file).name}",
+                       unit="shard", enable=config.progress)
+    for number, start in enumerate(starts):
+        shard = shard_dir / f"shard-{number:05d}.npy"
+        if not shard.is_file():
+            began = time.perf_counter()
+            logits = predict_logits(model, tokenizer, rows[start:start + config.shard_size],
+                                    batch_size=config.batch_size, max_length=config.max_length,
+                                    order=order, show_progress=config.progress, desc=f"shard {number}")
+            seconds += time.perf_counter() - began
+            np.save(shard.with_suffix(".tmp.npy"), logits)
+            shard.with_suffix(".tmp.npy").rename(shard)
+        bar.update(1)
+    bar.close()
+    logits = np.concatenate([np.load(shard_dir / f"shard-{n:05d}.npy") for n in range(len(starts))]
+                            or [np.zeros((0, task.num_labels), np.float32)])
+    meta = {**wanted, "rows": len(rows), "skipped_rows": dict(data.skipped),
+            "compute_seconds": seconds, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output.with_suffix(".tmp.npz"), "wb") as handle:
+        np.savez(handle, logits=logits.astype(np.float32), line_numbers=data.line_numbers)
+    output.with_suffix(".tmp.npz").rename(output)
+    meta_path.write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(shard_dir)
+    return SoftTargets(logits, data.line_numbers, meta)
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None

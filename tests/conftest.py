@@ -1,0 +1,103 @@
+"""Shared fixtures: a tiny GLUE directory and a tiny 2-layer BERT teacher, built in code."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("FEATHERWEIGHT_NO_PROGRESS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED_GLUE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb", "charming", "moving", "funny"]
+NEGATIVE = ["bad", "awful", "dull", "boring", "tedious", "clumsy", "flat", "weak"]
+FILLER = ["the", "film", "movie", "story", "is", "was", "a", "very", "and", "acting", "plot", "really"]
+
+
+def make_sentences(n: int, seed: int) -> tuple[list[str], list[int]]:
+    """Seeded toy sentiment sentences whose label is set by their sentiment words."""
+    rng = np.random.default_rng(seed)
+    sentences, labels = [], []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        words = list(rng.choice(FILLER, size=int(rng.integers(2, 7))))
+        words += list(rng.choice(POSITIVE if label else NEGATIVE, size=int(rng.integers(1, 3))))
+        rng.shuffle(words)
+        sentences.append(" ".join(words))
+        labels.append(label)
+    return sentences, labels
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["\t".join(header)] + ["\t".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def build_glue_dir(root: Path, n_train: int = 200, n_dev: int = 60) -> Path:
+    """A GLUE-layout directory with toy SST-2, QQP and MNLI files."""
+    train, train_labels = make_sentences(n_train, seed=1)
+    dev, dev_labels = make_sentences(n_dev, seed=2)
+    write_tsv(root / "SST-2" / "train.tsv", ["sentence", "label"], list(zip(train, train_labels)))
+    write_tsv(root / "SST-2" / "dev.tsv", ["sentence", "label"], list(zip(dev, dev_labels)))
+    qqp_header = ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"]
+    for name, texts, labels in [("train.tsv", train, train_labels), ("dev.tsv", dev, dev_labels)]:
+        rows = [[i, "", "", a, b, int(la == lb)]
+                for i, (a, b, la, lb) in enumerate(zip(texts, texts[1:] + texts[:1], labels, labels[1:] + labels[:1]))]
+        write_tsv(root / "QQP" / name, qqp_header, rows)
+    mnli_header = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+                   "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label"]
+    names = ["entailment", "neutral", "contradiction"]
+    for name, texts, labels in [("train.tsv", train, train_labels), ("dev_matched.tsv", dev, dev_labels)]:
+        rows = [[i, "", "", "", "", "", "", "", a, b, names[i % 3], names[i % 3]]
+                for i, (a, b) in enumerate(zip(texts, texts[::-1]))]
+        write_tsv(root / "MNLI" / name, mnli_header, rows)
+    return root
+
+
+@pytest.fixture(scope="session")
+def glue_dir(tmp_path_factory) -> Path:
+    return build_glue_dir(tmp_path_factory.mktemp("glue"))
+
+
+def build_tiny_bert(directory: Path, num_labels: int = 2) -> Path:
+    """Save a 2-layer, 32-dim BERT with a word-level vocabulary of the toy sentences."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    torch.manual_seed(0)
+    directory.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-") + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    vocab = specials + sorted(set(POSITIVE + NEGATIVE + FILLER)) + letters
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(str(directory / "vocab.txt"), do_lower_case=True)  # positional: v4 and v5 names differ
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=num_labels)
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """An untrained tiny BERT, as a teacher to fine-tune."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def finetuned_teacher(tmp_path_factory, glue_dir, tiny_bert) -> Path:
+    """The tiny BERT fine-tuned on toy SST-2 until it is accurate (shared by the suite)."""
+    from featherweight.data import DataConfig
+    from featherweight.finetune import FinetuneConfig, finetune
+
+    out = tmp_path_factory.mktemp("teacher")
+    config = FinetuneConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
+                            teacher=str(tiny_bert), output_dir=str(out), epochs=8, learning_rate=1e-3,
+                            batch_size=16, progress=False)
+    finetune(config)
+    return config.best_dir
