@@ -11,6 +11,7 @@ setup(
     packages=["featherweight", "featherweight.data"]
     + [f"featherweight.{name}" for name in SIDE_PACKAGES],
     package_dir={f"featherweight.{name}": name for name in SIDE_PACKAGES},
+    package_data={"featherweight.embeddings": ["*.c", "*.md"]},
     py_modules=["compress"],
     install_requires=[
         "torch==2.13.0",  # CPU build from local disk; an unpinned torch pulls a multi-GB CUDA build
