@@ -39,11 +39,20 @@ def _evaluate(args) -> dict:
     return _recorded(args, "evaluate", config, lambda: evaluate(config))
 
 
+def _compress(args) -> dict:
+    from featherweight.pipeline import CompressConfig, compress
+
+    config = dataclass_from_args(CompressConfig, args)
+    return _recorded(args, "compress", config, lambda: compress(config), seed=config.seed)
+
+
 COMMANDS = {
     "finetune": (_finetune, "featherweight.finetune:FinetuneConfig",
                  "Fine-tune a Hugging Face teacher on a GLUE task (best model chosen on held-out train rows)."),
     "soft-targets": (_soft_targets, "featherweight.soft_targets:SoftTargetConfig",
                      "Label a TSV file with the teacher once and cache its logits."),
+    "compress": (_compress, "featherweight.pipeline:CompressConfig",
+                 "Distil a student end to end: teacher and soft targets from cache (or built), then training."),
     "evaluate": (_evaluate, "featherweight.evaluate:EvaluateConfig",
                  "Score a teacher on the task's dev split(s) or on any labelled TSV."),
 }

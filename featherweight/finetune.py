@@ -16,7 +16,7 @@ import torch
 from featherweight.batching import bucketed_batches
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits
 from featherweight.metrics import split_metrics, summarize
-from featherweight.progress import progress_bar
+from featherweight.progress import progress_bar, report
 from featherweight.teacher import (DEFAULT_TEACHER, TEACHER_INFO, collate, predict_logits,
                                    resolve_teacher, tokenize_rows)
 
@@ -118,7 +118,7 @@ def finetune(config: FinetuneConfig) -> dict:
         bar.close()
         state["train_seconds"] += time.perf_counter() - started
         scores = _evaluate_epoch(model, tokenizer, splits, config)
-        bar.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        report(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
         state["history"].append({"epoch": epoch + 1, **scores})
         if scores["heldout_accuracy"] > state["best_score"]:
             state["best_score"] = scores["heldout_accuracy"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 
 from tqdm.auto import tqdm
 
@@ -16,3 +17,8 @@ def progress_enabled(enable: bool = True) -> bool:
 def progress_bar(iterable=None, *, enable: bool = True, **kwargs) -> tqdm:
     """A tqdm bar that becomes a no-op when disabled; write logs through `bar.write`."""
     return tqdm(iterable, disable=not progress_enabled(enable), dynamic_ncols=True, **kwargs)
+
+
+def report(message: str) -> None:
+    """Print a progress message to stderr without breaking an active bar (stdout stays for results)."""
+    tqdm.write(message, file=sys.stderr)

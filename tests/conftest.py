@@ -10,6 +10,13 @@ import pytest
 os.environ.setdefault("FEATHERWEIGHT_NO_PROGRESS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+
+def pytest_configure(config):
+    """Quiet transformers' per-file loading bars in test logs."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
 SHARED_GLUE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb", "charming", "moving", "funny"]

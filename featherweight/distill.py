@@ -1,0 +1,245 @@
+"""Distil a teacher's cached soft targets into a student: alpha * CE(label) + (1 - alpha) * MSE(logits)."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from featherweight.artifact import predict_encoded, save_student
+from featherweight.batching import bucketed_batches
+from featherweight.data import DataConfig, TaskData, dev_splits, load_splits, read_task_file
+from featherweight.fingerprint import path_sha256
+from featherweight.metrics import split_metrics, summarize
+from featherweight.progress import progress_bar, report
+from featherweight.tokens import EncodedData, encode_data
+
+logger = logging.getLogger(__name__)
+
+THESIS_SEEDS = (3201976, 8291959, 5111918, 2211933)
+
+
+@dataclass
+class DistillConfig:
+    """Settings of a student's distillation; None means the thesis preset for the arch (Table 6.1)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: str | None = None  # fine-tuned teacher directory; default artifacts/teacher-<task>/best
+    student_arch: Literal["bilstm", "rnn", "ffn"] = "bilstm"
+    embedding_type: Literal["hash", "char", "bpe"] = "hash"
+    embedding_dim: int = 100
+    hash_buckets: int = 5000  # K importance rows; "Hash25*" in the thesis uses 2500
+    char_alphabet: Literal["default", "thesis"] = "default"
+    bpe_cache: str | None = None  # BPEmb cache directory (default ~/.cache/bpemb)
+    hidden_dim: int | None = None
+    classifier_dim: int | None = None
+    dropout: float | None = None
+    pooling: Literal["last", "max", "mean"] | None = None
+    alpha: float = 0.5  # weight of the gold-label loss; 1.0 trains without the teacher
+    soft_loss: Literal["mse-logits", "mse-softmax"] | None = None  # default: softmax for ffn, logits otherwise
+    temperature: float = 3.0  # for mse-softmax
+    augmented_file: str | None = None  # TSV of augmented rows, labelled by the teacher
+    epochs: int = 10
+    patience: int = 3  # stop after this many epochs without a better held-out score
+    batch_size: int | None = None
+    optimizer: Literal["adam", "adadelta"] | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    seed: int = THESIS_SEEDS[0]
+    num_threads: int = 1  # tiny students gain little from more threads; sweeps run one job per core
+    output_dir: str | None = None  # default: artifacts/students/<name>
+    work_dir: str = "artifacts"  # caches (teachers, soft targets, token ids) live under here
+    progress: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.data, dict):
+            self.data = DataConfig(**self.data)
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}.")
+        if self.embedding_dim < 1 or self.epochs < 1:
+            raise ValueError(f"embedding_dim and epochs must be positive, got {self.embedding_dim}, {self.epochs}.")
+        if self.soft_loss is None:
+            self.soft_loss = "mse-softmax" if self.student_arch == "ffn" else "mse-logits"
+        if self.teacher is None:
+            self.teacher = str(Path(self.work_dir) / f"teacher-{self.data.task}" / "best")
+        if self.output_dir is None:
+            self.output_dir = str(Path(self.work_dir) / "students" / self.name)
+
+    @property
+    def name(self) -> str:
+        """E.g. sst-2-bilstm-hash100-a0.5-s3201976."""
+        return (f"{self.data.task}-{self.student_arch}-{self.embedding_type}{self.embedding_dim}"
+                f"-a{self.alpha:g}-s{self.seed}")
+
+    def student_config(self):
+        """The StudentConfig: the thesis preset for the arch, with this config's overrides."""
+        from featherweight.students import student_preset
+
+        overrides = {name: getattr(self, name) for name in ("hidden_dim", "classifier_dim", "dropout", "pooling")
+                     if getattr(self, name) is not None}
+        if self.student_arch == "ffn":  # no recurrent encoder: hidden_dim does not apply; mean of embeddings
+            overrides.pop("hidden_dim", None)
+            overrides.setdefault("pooling", "mean")
+        return student_preset(self.student_arch, self.data.spec.is_pair, **overrides)
+
+    def training_settings(self) -> dict:
+        """Optimizer, learning rate, weight decay and batch size: the preset unless overridden."""
+        from featherweight.students import training_preset
+
+        preset = training_preset(self.student_arch, self.data.spec.is_pair)
+        for ours, theirs in (("batch_size", "batch_size"), ("optimizer", "optimizer"), ("learning_rate", "lr"),
+                             ("weight_decay", "weight_decay")):
+            if getattr(self, ours) is not None:
+                preset[theirs] = getattr(self, ours)
+        return preset
+
+
+def distillation_loss(student_logits, teacher_logits, labels, *, alpha: float, soft_loss: str,
+                      temperature: float) -> torch.Tensor:
+    """alpha * CE(student, label) + (1 - alpha) * MSE to the teacher (of logits or of T-softmaxes)."""
+    loss = alpha * F.cross_entropy(student_logits, labels) if alpha > 0 else 0.0
+    if alpha < 1:
+        if soft_loss == "mse-softmax":
+            soft = F.mse_loss(F.softmax(student_logits / temperature, -1), F.softmax(teacher_logits / temperature, -1))
+        else:
+            soft = F.mse_loss(student_logits, teacher_logits)
+        loss = loss + (1 - alpha) * soft
+    return loss
+
+
+def fit_student_tokenizer(config: DistillConfig, texts: list[str]):
+    """The tokenizer of the configured embedding (BPE learns from `texts` when BPEmb is absent)."""
+    from featherweight.embeddings import fit_tokenizer
+
+    options = {"hash": {"num_buckets": config.hash_buckets},
+               "char": {"alphabet": config.char_alphabet}, "bpe": {}}[config.embedding_type]
+    return fit_tokenizer(config.embedding_type, texts, dim=config.embedding_dim, seed=config.seed,
+                         cache_dir=config.bpe_cache, **options)
+
+
+@dataclass
+class TrainingSet:
+    """Encoded training rows with their labels and teacher logits (None without distillation)."""
+
+    encoded: EncodedData
+    labels: np.ndarray
+    teacher_logits: np.ndarray | None
+
+
+def _teacher_targets(config: DistillConfig, data_file: Path, data: TaskData) -> np.ndarray:
+    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+
+    targets = soft_targets(SoftTargetConfig(teacher=config.teacher, data_file=str(data_file), task=config.data.task,
+                                            skip_bad_rows=config.data.skip_bad_rows, progress=config.progress))
+    return targets.for_rows(data)
+
+
+def _merge(parts: list[TaskData]) -> TaskData:
+    """Concatenate splits of one task (original train and augmented rows)."""
+    first = parts[0]
+    return TaskData(task=first.task, path=first.path, texts_a=[t for p in parts for t in p.texts_a],
+                    texts_b=None if first.texts_b is None else [t for p in parts for t in p.texts_b],
+                    labels=np.concatenate([p.labels for p in parts]),
+                    line_numbers=np.concatenate([p.line_numbers for p in parts]))
+
+
+def distill(config: DistillConfig) -> dict:
+    """Train, select on held-out train rows, score on dev, save the artifact; return the summary."""
+    from featherweight.students import build_student, parameter_groups
+    from featherweight.embeddings import build_embedding
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.num_threads)
+    task = config.data.spec
+    splits = load_splits(config.data, show_progress=config.progress)
+    train = splits["train"]
+    parts, logits = [train], []
+    if config.alpha < 1:
+        logits.append(_teacher_targets(config, splits["train"].path, train))
+    if config.augmented_file:
+        augmented = read_task_file(config.augmented_file, task, labelled=False, skip_bad_rows=config.data.skip_bad_rows)
+        augmented_logits = _teacher_targets(config, Path(config.augmented_file), augmented)
+        augmented.labels = augmented_logits.argmax(1)  # augmented rows carry the teacher's label
+        parts.append(augmented)
+        logits.append(augmented_logits)
+    train = _merge(parts) if len(parts) > 1 else train
+
+    tokenizer = fit_student_tokenizer(config, train.texts_a + (train.texts_b or []))
+    out = Path(config.output_dir)
+    tokenizer.save(out / "tokenizer")
+    cache = Path(config.work_dir) / "cache" / "tokens"
+    encode = lambda data: encode_data(tokenizer, data, cache_dir=cache, show_progress=config.progress,
+                                      tokenizer_hash=path_sha256(out / "tokenizer"))
+    training = TrainingSet(encode(train), train.labels, np.concatenate(logits) if logits else None)
+    evaluation = {name: (data, encode(data)) for name, data in {"heldout": splits["heldout"],
+                                                                **dev_splits(splits)}.items()}
+
+    model = build_student(config.student_config(), build_embedding(tokenizer, config.embedding_dim),
+                          task.num_labels, task.is_pair)
+    settings = config.training_settings()
+    history, best_state, best_score, epoch_seconds = _train(model, training, evaluation["heldout"], settings, config)
+    model.load_state_dict(best_state)
+
+    per_split = {name: split_metrics(task, predict_encoded(model, encoded).argmax(1), data.labels)
+                 for name, (data, encoded) in evaluation.items()}
+    scores = summarize(per_split)
+    meta = {"task": task.name, "label_names": list(task.label_names), "pair": task.is_pair,
+            "num_labels": task.num_labels, "student": config.student_config().to_dict(),
+            "embedding": {"type": config.embedding_type, "dim": config.embedding_dim},
+            "parameters": parameter_groups(model), "scores": scores, "history": history,
+            "distill_config": dataclasses.asdict(config), "training": settings,
+            "teacher": config.teacher if config.alpha < 1 else None, "variant": "distilled"}
+    save_student(out, model, tokenizer, meta)
+    return {"name": config.name, "output_dir": str(out), "params": sum(meta["parameters"].values()),
+            "disk_bytes": (out / "model.safetensors").stat().st_size, "epoch_seconds": float(np.mean(epoch_seconds)),
+            "epochs_run": len(history), **scores}
+
+
+def _optimizer(model, settings: dict):
+    if settings["optimizer"] == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    return torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+
+
+def _train(model, training: TrainingSet, heldout, settings: dict, config: DistillConfig):
+    """Epochs of length-bucketed batches; keeps a copy of the weights with the best held-out accuracy."""
+    optimizer = _optimizer(model, settings)
+    heldout_data, heldout_encoded = heldout
+    history, epoch_seconds = [], []
+    best_state, best_score, stale = copy.deepcopy(model.state_dict()), -1.0, 0
+    labels = torch.as_tensor(training.labels)
+    teacher = None if training.teacher_logits is None else torch.as_tensor(training.teacher_logits)
+    for epoch in range(config.epochs):
+        model.train()
+        batches = bucketed_batches(training.encoded.lengths, settings["batch_size"], shuffle=True,
+                                   seed=config.seed + epoch)
+        began, total = time.perf_counter(), 0.0
+        bar = progress_bar(batches, desc=f"{config.name} epoch {epoch + 1}/{config.epochs}", enable=config.progress)
+        for index in bar:
+            logits = model(*training.encoded.inputs(index))
+            loss = distillation_loss(logits, None if teacher is None else teacher[index], labels[index],
+                                     alpha=config.alpha, soft_loss=config.soft_loss, temperature=config.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        epoch_seconds.append(time.perf_counter() - began)
+        score = split_metrics(config.data.spec, predict_encoded(model, heldout_encoded).argmax(1),
+                              heldout_data.labels)["accuracy"]
+        history.append({"epoch": epoch + 1, "loss": total / len(batches), "heldout_accuracy": score,
+                        "seconds": epoch_seconds[-1]})
+        report(f"{config.name} epoch {epoch + 1}: loss {total / len(batches):.4f}, held-out accuracy {score:.4f}")
+        if score > best_score:
+            best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    return history, best_state, best_score, epoch_seconds
