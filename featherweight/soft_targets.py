@@ -62,13 +62,11 @@ class SoftTargets:
 
 
 def identity(config: SoftTargetConfig) -> dict:
-    """What the cached logits depend on: the teacher's and the data's content, labels, length."""
+    """What the cached logits depend on: the teacher's and the data's content (not their paths), labels, length."""
     task = get_task(config.task)
     teacher_dir = resolve_teacher(config.teacher)
     return {
-        "teacher": config.teacher,
         "teacher_sha256": path_sha256(teacher_dir) if Path(teacher_dir).exists() else config.teacher,
-        "data_file": str(config.data_file),
         "data_sha256": file_sha256(config.data_file),
         "task": task.name,
         "label_names": list(task.label_names),
@@ -122,7 +120,7 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     bar.close()
     logits = np.concatenate([np.load(shard_dir / f"shard-{n:05d}.npy") for n in range(len(starts))]
                             or [np.zeros((0, task.num_labels), np.float32)])
-    meta = {**wanted, "rows": len(rows), "skipped_rows": dict(data.skipped),
+    meta = {**wanted, "teacher": config.teacher, "data_file": str(config.data_file), "rows": len(rows), "skipped_rows": dict(data.skipped),
             "compute_seconds": seconds, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output.with_suffix(".tmp.npz"), "wb") as handle:
