@@ -1,5 +1,5 @@
 """Install Featherweight: the core package plus four side folders as its subpackages."""
-from setuptools import setup
+from setuptools import find_packages, setup
 
 SIDE_PACKAGES = ["students", "embeddings", "augment", "analysis"]
 
@@ -8,7 +8,7 @@ setup(
     version="0.1.0",
     description="Distil fine-tuned transformers into text classifiers small enough for microcontrollers.",
     python_requires=">=3.10",
-    packages=["featherweight", "featherweight.data"]
+    packages=find_packages(include=["featherweight", "featherweight.*"])
     + [f"featherweight.{name}" for name in SIDE_PACKAGES],
     package_dir={f"featherweight.{name}": name for name in SIDE_PACKAGES},
     package_data={"featherweight.embeddings": ["*.c", "*.md"]},

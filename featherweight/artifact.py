@@ -1,4 +1,10 @@
-"""Student artifacts: a directory with student.json, the tokenizer and the weights; load and predict."""
+"""Student artifacts: a directory with student.json, the tokenizer and the weights; load and predict.
+
+Pruned students are saved with their masks folded into the weights (no *_orig / *_mask tensors).
+Quantized students store plain tensors (int8 weights, float scales); student.json records the
+quantization settings, and loading rebuilds the float skeleton, applies the same quantized structure
+and loads the tensors, so nothing is ever pickled.
+"""
 from __future__ import annotations
 
 import json
@@ -41,13 +47,21 @@ def build_model(meta: dict, tokenizer) -> torch.nn.Module:
 
 
 def save_student(directory, model: torch.nn.Module, tokenizer, meta: dict) -> Path:
-    """Write the artifact; the tokenizer goes in first so the weights never stand without it."""
+    """Write the artifact; the tokenizer goes in first so the weights never stand without it.
+
+    A quantized model needs meta["quantization"] (QuantizeConfig.to_dict()) so that it can be loaded.
+    """
     from safetensors.torch import save_file
 
+    from featherweight.prune import permanent_state_dict
+
     directory = Path(directory)
+    state = {key: value.detach().contiguous() for key, value in permanent_state_dict(model).items()}
+    if not meta.get("quantization") and any(value.dtype in (torch.int8, torch.float16) for value in state.values()):
+        raise ValueError("This model holds int8 or float16 weights but meta has no 'quantization' settings, so it "
+                         "could not be loaded again; pass meta['quantization'] = QuantizeConfig(...).to_dict().")
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer.save(directory / TOKENIZER_DIR)
-    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
     save_file(state, directory / WEIGHTS_FILE)
     (directory / STUDENT_FILE).write_text(json.dumps({"format": FORMAT_VERSION, **meta}, indent=2, default=str))
     return directory
@@ -66,6 +80,10 @@ def load_student(directory) -> Student:
     meta = json.loads(meta_path.read_text())
     tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
     model = build_model(meta, tokenizer)
+    if meta.get("quantization"):
+        from featherweight.quantize import QuantizeConfig, quantized_skeleton
+
+        model = quantized_skeleton(model, QuantizeConfig.from_dict(meta["quantization"]))
     model.load_state_dict(load_file(directory / WEIGHTS_FILE))
     model.eval()
     return Student(model, tokenizer, meta)

@@ -46,6 +46,13 @@ def _compress(args) -> dict:
     return _recorded(args, "compress", config, lambda: compress(config), seed=config.seed)
 
 
+def _analyze(args) -> dict:
+    from featherweight.size import AnalyzeConfig, analyze
+
+    config = dataclass_from_args(AnalyzeConfig, args)
+    return _recorded(args, "analyze", config, lambda: analyze(config))
+
+
 COMMANDS = {
     "finetune": (_finetune, "featherweight.finetune:FinetuneConfig",
                  "Fine-tune a Hugging Face teacher on a GLUE task (best model chosen on held-out train rows)."),
@@ -53,6 +60,8 @@ COMMANDS = {
                      "Label a TSV file with the teacher once and cache its logits."),
     "compress": (_compress, "featherweight.pipeline:CompressConfig",
                  "Distil a student end to end: teacher and soft targets from cache (or built), then training."),
+    "analyze": (_analyze, "featherweight.size:AnalyzeConfig",
+                "Sizes of student artifacts (real gzip -9, bytes by dtype, non-zeros) and ratios to the teacher."),
     "evaluate": (_evaluate, "featherweight.evaluate:EvaluateConfig",
                  "Score a teacher on the task's dev split(s) or on any labelled TSV."),
 }

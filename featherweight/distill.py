@@ -150,8 +150,12 @@ def _merge(parts: list[TaskData]) -> TaskData:
                     line_numbers=np.concatenate([p.line_numbers for p in parts]))
 
 
-def distill(config: DistillConfig) -> dict:
-    """Train, select on held-out train rows, score on dev, save the artifact; return the summary."""
+def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
+    """Train, select on held-out train rows, score on dev, save the artifact; return the summary.
+
+    `pruner_factory(model, total_steps)`, when given, returns a pruner (see featherweight.prune.GradualPruner)
+    that prunes the student while it trains.
+    """
     from featherweight.students import build_student, parameter_groups
     from featherweight.embeddings import build_embedding
 
@@ -184,7 +188,8 @@ def distill(config: DistillConfig) -> dict:
     model = build_student(config.student_config(), build_embedding(tokenizer, config.embedding_dim),
                           task.num_labels, task.is_pair)
     settings = config.training_settings()
-    history, best_state, best_score, epoch_seconds = _train(model, training, evaluation["heldout"], settings, config)
+    history, best_state, best_score, epoch_seconds = _train(model, training, evaluation["heldout"], settings, config,
+                                                            pruner_factory)
     model.load_state_dict(best_state)
 
     per_split = {name: split_metrics(task, predict_encoded(model, encoded).argmax(1), data.labels)
@@ -208,8 +213,18 @@ def _optimizer(model, settings: dict):
     return torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
 
 
-def _train(model, training: TrainingSet, heldout, settings: dict, config: DistillConfig):
-    """Epochs of length-bucketed batches; keeps a copy of the weights with the best held-out accuracy."""
+def _train(model, training: TrainingSet, heldout, settings: dict, config: DistillConfig, pruner_factory=None):
+    """Epochs of length-bucketed batches; keeps a copy of the weights with the best held-out accuracy.
+
+    With a pruner (`pruner_factory(model, total_steps)`: `.step()` after each optimizer step, `.complete` once
+    the target sparsity is reached), only epochs that end at the target sparsity are candidates, and patience
+    starts counting from the first of them.
+    """
+    pruner = None
+    if pruner_factory is not None:  # made before the optimizer and the first best_state copy
+        steps_per_epoch = len(bucketed_batches(training.encoded.lengths, settings["batch_size"], shuffle=True,
+                                               seed=config.seed))
+        pruner = pruner_factory(model, steps_per_epoch * config.epochs)
     optimizer = _optimizer(model, settings)
     heldout_data, heldout_encoded = heldout
     history, epoch_seconds = [], []
@@ -229,6 +244,8 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if pruner is not None:
+                pruner.step()
             total += loss.item()
         epoch_seconds.append(time.perf_counter() - began)
         score = split_metrics(config.data.spec, predict_encoded(model, heldout_encoded).argmax(1),
@@ -236,6 +253,8 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
         history.append({"epoch": epoch + 1, "loss": total / len(batches), "heldout_accuracy": score,
                         "seconds": epoch_seconds[-1]})
         report(f"{config.name} epoch {epoch + 1}: loss {total / len(batches):.4f}, held-out accuracy {score:.4f}")
+        if pruner is not None and not pruner.complete:
+            continue  # not yet at the target sparsity: not a candidate
         if score > best_score:
             best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
         else:
