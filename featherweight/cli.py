@@ -53,6 +53,19 @@ def _analyze(args) -> dict:
     return _recorded(args, "analyze", config, lambda: analyze(config))
 
 
+def _export(args) -> dict:
+    from featherweight.export import ExportConfig, export
+
+    config = dataclass_from_args(ExportConfig, args)
+    return _recorded(args, "export", config, lambda: export(config))
+
+
+def _predict(args) -> dict:
+    from featherweight.predict import PredictConfig, predict
+
+    return predict(dataclass_from_args(PredictConfig, args))  # a query, not a run: never recorded
+
+
 COMMANDS = {
     "finetune": (_finetune, "featherweight.finetune:FinetuneConfig",
                  "Fine-tune a Hugging Face teacher on a GLUE task (best model chosen on held-out train rows)."),
@@ -62,9 +75,16 @@ COMMANDS = {
                  "Distil a student end to end: teacher and soft targets from cache (or built), then training."),
     "analyze": (_analyze, "featherweight.size:AnalyzeConfig",
                 "Sizes of student artifacts (real gzip -9, bytes by dtype, non-zeros) and ratios to the teacher."),
+    "export": (_export, "featherweight.export.api:ExportConfig",
+               "Export a student as ONNX (fp32 or int8) or C, checked against PyTorch on golden sentences."),
+    "predict": (_predict, "featherweight.predict:PredictConfig",
+                "Classify texts with an ONNX export (numpy + onnxruntime only): label and probabilities."),
     "evaluate": (_evaluate, "featherweight.evaluate:EvaluateConfig",
                  "Score a teacher on the task's dev split(s) or on any labelled TSV."),
 }
+
+
+POSITIONAL = {"predict": ("texts", {"nargs": "+", "metavar": "TEXT", "help": "texts to classify"})}
 
 
 def _load_config_class(spec: str):
@@ -88,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (function, config_class, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        add_dataclass_arguments(sub, _load_config_class(config_class))
+        positional = POSITIONAL.get(name)
+        add_dataclass_arguments(sub, _load_config_class(config_class), skip=(positional[0],) if positional else ())
+        if positional:
+            sub.add_argument(positional[0], **positional[1])
         sub.add_argument("--runs-dir", default=None, help="where sacred stores run records (default: ./runs)")
         sub.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
                          help="record this run with sacred")

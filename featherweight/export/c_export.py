@@ -1,0 +1,253 @@
+"""Generate one C99 source and one header for a student: tokenizer tables, int8 weights and the runtime.
+
+The weights come from `int8_weights` (int8 rows + float scales, hash importance float16), the
+tokenizer from the portable tables (port.json); the code from c_runtime.py. Identifiers start with
+the export's prefix ("fw" by default) so several models can live in one firmware.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from featherweight.export import c_runtime as rt
+from featherweight.export.weights import QuantizedTensor
+
+POOLINGS = {"last": "FW_POOL_LAST", "max": "FW_POOL_MAX", "mean": "FW_POOL_MEAN"}
+BPE_MAX_SYMBOLS = 128  # longest word the C BPE merges in one piece (codepoints); longer words are cut
+BPE_MAX_WORD_BYTES = 512
+_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+def check_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+        raise ValueError(f"C prefix must be a lower-case C identifier start like 'fw' or 'sentiment', got {prefix!r}.")
+    return prefix
+
+
+def source_names(prefix: str) -> tuple[str, str]:
+    """(source file, header file) names of an export with this prefix."""
+    return f"{prefix}_model.c", f"{prefix}_model.h"
+
+
+# ---- formatting ---------------------------------------------------------------------------------
+
+def _float(value) -> str:
+    value = float(np.float32(value))
+    if not np.isfinite(value):
+        raise ValueError(f"Cannot write a non-finite weight ({value}) into C.")
+    text = f"{value:.9g}"
+    if not any(ch in text for ch in ".e"):
+        text += ".0"
+    return text + "f"
+
+
+def _array(ctype: str, name: str, values, fmt=str, per_line: int = 24) -> str:
+    values = list(values)
+    if not values:  # C has no empty arrays; a count macro says the real length
+        values = [0]
+    lines = [", ".join(fmt(v) for v in values[i:i + per_line]) for i in range(0, len(values), per_line)]
+    body = ",\n    ".join(lines)
+    return f"static const {ctype} {name}[{len(values)}] = {{\n    {body}\n}};\n"
+
+
+def _c_string(text: str) -> str:
+    out = []
+    for byte in text.encode("utf-8"):
+        ch = chr(byte)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= byte < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _uint_type(max_value: int) -> str:
+    return "uint16_t" if max_value < 1 << 16 else "uint32_t"
+
+
+# ---- tables -------------------------------------------------------------------------------------
+
+def _normalisation_tables(port: dict) -> tuple[str, str]:
+    table = sorted(port["normalize"])
+    starts, flat = [0], []
+    for _, out in table:
+        flat.extend(out)
+        starts.append(len(flat))
+    cp_type = _uint_type(max([cp for cp, _ in table] + flat + [0]))
+    code = (f"typedef {cp_type} fw_cp_t;\n\n"
+            "/* Per-codepoint normalisation: fw_norm_from[i] becomes\n"
+            " * fw_norm_to[fw_norm_start[i] .. fw_norm_start[i + 1]). */\n"
+            + _array("fw_cp_t", "fw_norm_from", [cp for cp, _ in table], hex)
+            + _array(_uint_type(len(flat)), "fw_norm_start", starts)
+            + _array("fw_cp_t", "fw_norm_to", flat, hex))
+    return f"#define FW_NORM_COUNT {len(table)}\n", code
+
+
+def _tokenizer_tables(port: dict) -> tuple[str, str, list[str]]:
+    """(macros, tables, runtime sections) of the tokenizer."""
+    kind = port["type"]
+    if kind == "hash":
+        h = port["hash"]
+        seeds = [(h["seed"] + i) & 0xFFFFFFFF for i in range(h["num_hashes"] + 1)]
+        macros = (f"#define FW_NUM_HASHES {h['num_hashes']}\n#define FW_NUM_COMPONENTS {h['num_components']}u\n"
+                  f"#define FW_NUM_BUCKETS {h['num_buckets']}u\n"
+                  f"#define FW_SPLIT_PUNCTUATION {int(h['split_punctuation'])}\n")
+        tables = _array("uint32_t", "fw_hash_seeds", seeds, lambda v: f"{v}u")
+        hash_code = rt.HASH_MURMUR if h["function"] == "murmur3_32" else rt.HASH_FNV
+        sections = [rt.IS_SPACE, rt.UTF8_PUT, hash_code, rt.HASH_TOKENIZE]
+        return macros, tables, sections
+    if kind == "char":
+        alphabet = port["char"]["alphabet"]
+        macros = f"#define FW_ALPHABET_SIZE {len(alphabet)}\n"
+        tables = _array("fw_cp_t", "fw_alphabet", alphabet, hex)
+        return macros, tables, [rt.IS_SPACE, rt.CHAR_TOKENIZE]
+    b = port["bpe"]
+    pieces = sorted(b["pieces"], key=lambda p: p[0].encode("utf-8"))
+    blob, starts = bytearray(), [0]
+    for piece, _, _ in pieces:
+        blob += piece.encode("utf-8")
+        starts.append(len(blob))
+    macros = (f"#define FW_NUM_PIECES {len(pieces)}\n#define FW_BPE_UNKNOWN_ID {b['unknown_id']}\n"
+              f"#define FW_BPE_ADD_DUMMY_PREFIX {int(b['add_dummy_prefix'])}\n"
+              f"#define FW_BPE_REMOVE_EXTRA_WHITESPACES {int(b['remove_extra_whitespaces'])}\n"
+              f"#ifndef FW_BPE_MAX_SYMBOLS\n#define FW_BPE_MAX_SYMBOLS {BPE_MAX_SYMBOLS}\n#endif\n"
+              f"#ifndef FW_BPE_MAX_WORD_BYTES\n#define FW_BPE_MAX_WORD_BYTES {BPE_MAX_WORD_BYTES}\n#endif\n")
+    tables = ("/* BPE pieces sorted by their UTF-8 bytes: bytes, start offsets, merge rank (0 = first),\n"
+              " * student id. */\n"
+              + _array("unsigned char", "fw_piece_bytes", blob, hex)
+              + _array(_uint_type(len(blob)), "fw_piece_start", starts)
+              + _array(_uint_type(max(p[1] for p in pieces)), "fw_piece_rank", [p[1] for p in pieces])
+              + _array("fw_id_t", "fw_piece_id", [p[2] for p in pieces]))
+    return macros, tables, [rt.UTF8_PUT, rt.BPE_TOKENIZE]
+
+
+def _table(name: str, weight) -> str:
+    """An embedding table: int8 rows, scales and (affine tables only) zero points."""
+    if not isinstance(weight, QuantizedTensor):
+        raise TypeError(f"Expected int8 rows for {name}, got {type(weight).__name__}.")
+    code = (_array("int8_t", f"{name}_q", weight.values.ravel())
+            + _array("float", f"{name}_scale", weight.scales, _float))
+    if weight.zero_points is not None:
+        code += _array("float", f"{name}_zero", weight.zero_points, _float)
+    return code
+
+
+def _matrix(name: str, weight) -> str:
+    """A weight matrix the code multiplies with: symmetric int8 rows, as an fw_matrix."""
+    if not isinstance(weight, QuantizedTensor):
+        raise TypeError(f"Expected int8 rows for {name}, got {type(weight).__name__}.")
+    if weight.zero_points is not None:
+        raise NotImplementedError(f"{name}: the C export multiplies with symmetric int8 rows only (zero points "
+                                  "are supported for embedding tables).")
+    rows, cols = weight.shape
+    return (_array("int8_t", f"{name}_q", weight.values.ravel())
+            + _array("float", f"{name}_scale", weight.scales, _float)
+            + f"static const fw_matrix {name} = {{{name}_q, {name}_scale, {rows}, {cols}}};\n")
+
+
+def _model_parts(meta: dict, weights: dict) -> tuple[str, str, list[str]]:
+    """(macros, weight tables, runtime sections) of embedding, encoder and classifier."""
+    config = meta["student"]
+    macros, tables, sections = "", "/* ---- weights: int8 rows with float scales ---- */\n", [rt.KERNELS]
+    if "embedding.table.weight" in weights:
+        table = weights["embedding.table.weight"]
+        macros += (f"#define FW_EMBEDDING_DIM {table.shape[1]}\n"
+                   f"#define FW_AFFINE_TABLE {int(table.zero_points is not None)}\n")
+        tables += _table("fw_embedding", table)
+        sections.append(rt.EMBED_TOKEN)
+    else:
+        components = weights["embedding.components.weight"]
+        importance = np.asarray(weights["embedding.importance.weight"], dtype=np.float16)
+        macros += (f"#define FW_EMBEDDING_DIM {components.shape[1]}\n"
+                   f"#define FW_AFFINE_TABLE {int(components.zero_points is not None)}\n")
+        tables += _table("fw_components", components)
+        tables += "/* hash importance weights, IEEE float16 bits */\n"
+        tables += _array("uint16_t", "fw_importance_f16", importance.view(np.uint16).ravel(), hex)
+        sections += [rt.HALF, rt.EMBED_HASH]
+    arch = config["arch"]
+    macros += ("#define FW_POOL_LAST 0\n#define FW_POOL_MAX 1\n#define FW_POOL_MEAN 2\n"
+               f"#define FW_POOLING {POOLINGS[config['pooling']]}\n")
+    if arch == "ffn":
+        macros += "#define FW_SENTENCE_DIM FW_EMBEDDING_DIM\n"
+        sections.append(rt.ENCODE_BAG)
+    else:
+        lstm = arch == "bilstm"
+        hidden = config["hidden_dim"]
+        macros += (f"#define FW_HIDDEN {hidden}\n#define FW_LSTM {int(lstm)}\n#define FW_GATES {4 if lstm else 1}\n"
+                   "#define FW_SENTENCE_DIM (2 * FW_HIDDEN)\n")
+        for direction, suffix in (("forward", ""), ("backward", "_reverse")):
+            prefix = "encoder.rnn."
+            tables += _matrix(f"fw_{direction}_ih", weights[f"{prefix}weight_ih_l0{suffix}"])
+            tables += _matrix(f"fw_{direction}_hh", weights[f"{prefix}weight_hh_l0{suffix}"])
+            bias = (np.asarray(weights[f"{prefix}bias_ih_l0{suffix}"], np.float32)
+                    + np.asarray(weights[f"{prefix}bias_hh_l0{suffix}"], np.float32))
+            tables += _array("float", f"fw_{direction}_bias", bias, _float)
+        if lstm:
+            sections.append(rt.SIGMOID)
+        sections.append(rt.ENCODE_RECURRENT)
+    linear = sorted({int(name.split(".")[1]) for name in weights if name.startswith("classifier.")})
+    if len(linear) == 2:
+        tables += _matrix("fw_hidden_layer", weights[f"classifier.{linear[0]}.weight"])
+        tables += _array("float", "fw_hidden_bias", weights[f"classifier.{linear[0]}.bias"], _float)
+        macros += f"#define FW_CLASSIFIER_HIDDEN {weights[f'classifier.{linear[0]}.weight'].shape[0]}\n"
+    else:
+        macros += "#define FW_CLASSIFIER_HIDDEN 0\n"
+    tables += _matrix("fw_output_layer", weights[f"classifier.{linear[-1]}.weight"])
+    tables += _array("float", "fw_output_bias", weights[f"classifier.{linear[-1]}.bias"], _float)
+    sections += [rt.CLASSIFY, rt.API_PAIR_CODE if meta["pair"] else rt.API_SINGLE_CODE]
+    return macros, tables, sections
+
+
+def describe(meta: dict) -> str:
+    config, embedding = meta["student"], meta["embedding"]
+    encoder = ("bag of embeddings" if config["arch"] == "ffn"
+               else f"{config['arch']} (hidden {config['hidden_dim']} per direction)")
+    return (f"Featherweight student: {meta['task']}, {encoder}, {config['pooling']} pooling, "
+            f"{embedding['type']} embedding dim {embedding['dim']}, classifier {config['classifier_dim']}, "
+            f"{meta['num_labels']} labels.")
+
+
+def write_c(meta: dict, weights: dict, port: dict, directory, prefix: str = "fw") -> tuple[Path, Path]:
+    """Write <prefix>_model.c and <prefix>_model.h into `directory`; returns their paths."""
+    check_prefix(prefix)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    source_name, header_name = source_names(prefix)
+    max_id = max(port["max_length"], _max_id(port, weights))
+    id_type = _uint_type(max_id)
+    ids_note = ("component ids, then the importance id" if port["type"] == "hash" else "one id")
+    header = rt.HEADER.format(description=describe(meta), num_labels=meta["num_labels"], max_tokens=port["max_length"],
+                              ids_per_token=port["ids_per_token"], ids_note=ids_note, pair=int(meta["pair"]),
+                              id_type=id_type, api=rt.API_PAIR if meta["pair"] else rt.API_SINGLE,
+                              usage=('int label = fw_predict_pair("A man plays.", "Someone plays.", logits);'
+                                     if meta["pair"] else 'int label = fw_predict("a charming, funny film", logits);'))
+    norm_macros, norm_tables = _normalisation_tables(port)
+    tok_macros, tok_tables, tok_sections = _tokenizer_tables(port)
+    model_macros, model_tables, model_sections = _model_parts(meta, weights)
+    labels = ", ".join(_c_string(str(name)) for name in meta["label_names"])
+    source = (f"/* {source_name}: generated by `featherweight export --format c`; do not edit.\n"
+              f" * {describe(meta)}\n"
+              " * C99, no dynamic allocation. Weights: int8 rows with a float scale each; hash importance\n"
+              " * float16; activations and accumulation float. Tokenizer: the export's port.json tables.\n */\n"
+              f'#include "{header_name}"\n\n#include <math.h>\n#include <string.h>\n\n'
+              + norm_macros + tok_macros + model_macros + rt.MATRIX_TYPE + "\n" + norm_tables + tok_tables + "\n"
+              + model_tables
+              + f"\nconst char *const fw_label_names[FW_NUM_LABELS] = {{{labels}}};\n"
+              + rt.COMMON + "".join(tok_sections) + "".join(model_sections))
+    upper = prefix.upper()
+    rename = lambda text: text.replace("fw_", f"{prefix}_").replace("FW_", f"{upper}_")
+    source_path, header_path = directory / source_name, directory / header_name
+    source_path.write_text(rename(source), encoding="utf-8")
+    header_path.write_text(rename(header), encoding="utf-8")
+    return source_path, header_path
+
+
+def _max_id(port: dict, weights: dict) -> int:
+    if port["type"] == "hash":
+        return max(port["hash"]["num_components"], port["hash"]["num_buckets"])
+    table = weights["embedding.table.weight"]
+    return table.shape[0]

@@ -1,0 +1,203 @@
+"""Pure-Python tokenizer from an export's portable tables (stdlib + numpy): the algorithm the C code runs.
+
+It needs no torch and no sentencepiece, so the predictor can run where only numpy and onnxruntime
+exist. Text -> codepoints -> per-codepoint normalisation table -> split -> ids:
+  hash  words and (optionally) ASCII punctuation; k component ids + 1 importance id per word
+        from murmur3_32 / fnv1a_32 of the word's UTF-8 bytes.
+  char  whitespace runs collapsed to one space, stripped, truncated; alphabet index + 2, else 1.
+  bpe   SentencePiece BPE: spaces collapsed and stripped, "▁" marks each word, then within each word
+        the adjacent pair whose merged piece ranks best is merged, leftmost first, until none is
+        left; unknown symbols become the unknown id and a run of them collapses into one.
+The table covers the codepoints in `coverage`; others pass through unchanged (see export/README.md).
+"""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+PORT_FILE = "port.json"
+PORT_VERSION = 1
+MASK32 = 0xFFFFFFFF
+# Codepoints for which str.isspace() holds (and re's \s matches): the whitespace of every split.
+SPACES = frozenset([*range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+                    0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
+PUNCTUATION = frozenset(map(ord, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"))  # string.punctuation
+WORD_MARK = 0x2581  # SentencePiece's "▁"
+
+
+def _rotl32(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & MASK32
+
+
+def _mix(k: int) -> int:
+    k = (k * 0xCC9E2D51) & MASK32
+    return (_rotl32(k, 15) * 0x1B873593) & MASK32
+
+
+def murmur3_32(data: bytes, seed: int) -> int:
+    """MurmurHash3 x86_32 (a torch- and sentencepiece-free twin of featherweight.embeddings.hashing)."""
+    h = seed & MASK32
+    nblocks = len(data) // 4
+    for block in struct.unpack_from(f"<{nblocks}I", data):
+        h ^= _mix(block)
+        h = (_rotl32(h, 13) * 5 + 0xE6546B64) & MASK32
+    tail = data[nblocks * 4:]
+    if tail:
+        h ^= _mix(int.from_bytes(tail, "little"))
+    h ^= len(data)
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & MASK32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & MASK32
+    return h ^ (h >> 16)
+
+
+def fnv1a_32(data: bytes, seed: int) -> int:
+    """FNV-1a 32 with the seed XORed into the offset basis."""
+    h = 0x811C9DC5 ^ (seed & MASK32)
+    for byte in data:
+        h = ((h ^ byte) * 0x01000193) & MASK32
+    return h
+
+
+_HASHES = {"murmur3_32": murmur3_32, "fnv1a_32": fnv1a_32}
+
+
+class PortableTokenizer:
+    """encode(text) -> int64 ids (T, C), from the tables in port.json (see build_port in tokenizer_port.py)."""
+
+    def __init__(self, port: dict):
+        if port.get("version") != PORT_VERSION:
+            raise ValueError(f"Portable tokenizer version {port.get('version')!r} is not supported "
+                             f"(this code reads {PORT_VERSION}); re-export the model.")
+        self.port = port
+        self.type = port["type"]
+        self.max_length = port["max_length"]
+        self.ids_per_token = port["ids_per_token"]
+        self.table = {cp: tuple(out) for cp, out in port["normalize"]}
+        if self.type == "hash":
+            h = port["hash"]
+            if h["function"] not in _HASHES:
+                raise ValueError(f"Hash function {h['function']!r} has no portable implementation; "
+                                 f"expected one of {sorted(_HASHES)}.")
+            self._hash = _HASHES[h["function"]]
+        elif self.type == "char":
+            self._alphabet = {cp: i + 2 for i, cp in enumerate(port["char"]["alphabet"])}
+        elif self.type == "bpe":
+            self._pieces = {piece: (rank, sid) for piece, rank, sid in port["bpe"]["pieces"]}
+        else:
+            raise ValueError(f"Unknown tokenizer type {self.type!r} in port.json.")
+
+    @classmethod
+    def load(cls, directory) -> "PortableTokenizer":
+        path = Path(directory) / PORT_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"No {PORT_FILE} in {directory}; it is written by `featherweight export`.")
+        return cls(json.loads(path.read_text(encoding="utf-8")))
+
+    def normalized(self, text: str) -> list[int]:
+        """Codepoints of `text` after the per-codepoint normalisation table."""
+        if not isinstance(text, str):
+            raise TypeError(f"Expected text as str, got {type(text).__name__}.")
+        out = []
+        for ch in text:
+            cp = ord(ch)
+            out.extend(self.table.get(cp, (cp,)))
+        return out
+
+    def encode(self, text: str) -> np.ndarray:
+        rows = {"hash": self._hash_ids, "char": self._char_ids, "bpe": self._bpe_ids}[self.type](self.normalized(text))
+        return np.asarray(rows, dtype=np.int64).reshape(len(rows), self.ids_per_token)
+
+    def _hash_ids(self, cps: list[int]) -> list:
+        h = self.port["hash"]
+        words, word = [], []
+        for cp in cps:
+            if cp in SPACES or (h["split_punctuation"] and cp in PUNCTUATION):
+                if word:
+                    words.append(word)
+                    word = []
+                if cp not in SPACES:
+                    words.append([cp])
+            else:
+                word.append(cp)
+        if word:
+            words.append(word)
+        rows = []
+        k, seed = h["num_hashes"], h["seed"]
+        for word in words[:self.max_length]:
+            data = "".join(map(chr, word)).encode("utf-8")
+            row = [self._hash(data, (seed + i) & MASK32) % h["num_components"] + 1 for i in range(k)]
+            row.append(self._hash(data, (seed + k) & MASK32) % h["num_buckets"] + 1)
+            rows.append(row)
+        return rows
+
+    def _char_ids(self, cps: list[int]) -> list:
+        out, pending = [], False
+        for cp in cps:
+            if cp in SPACES:
+                pending = bool(out)
+                continue
+            if pending:
+                out.append(0x20)
+                pending = False
+            out.append(cp)
+        return [self._alphabet.get(cp, 1) for cp in out[:self.max_length]]
+
+    def _bpe_ids(self, cps: list[int]) -> list:
+        b = self.port["bpe"]
+        text = []
+        for cp in cps:  # SentencePiece's whitespace handling: collapse and strip spaces, "▁" for each
+            if cp == 0x20 and b["remove_extra_whitespaces"] and (not text or text[-1] == 0x20):
+                continue
+            text.append(cp)
+        if b["remove_extra_whitespaces"]:
+            while text and text[-1] == 0x20:
+                text.pop()
+        if not text:
+            return []
+        marked = "".join(chr(WORD_MARK) if cp == 0x20 else chr(cp) for cp in text)
+        if b["add_dummy_prefix"]:
+            marked = chr(WORD_MARK) + marked
+        ids, previous_unknown = [], False
+        for word in _words(marked):
+            for piece in self._merge(list(word)):
+                found = self._pieces.get(piece)
+                if found is None:
+                    if not previous_unknown:  # SentencePiece merges a run of unknown pieces into one
+                        ids.append(b["unknown_id"])
+                    previous_unknown = True
+                else:
+                    ids.append(found[1])
+                    previous_unknown = False
+                if len(ids) >= self.max_length:
+                    return [[i] for i in ids[:self.max_length]]
+        return [[i] for i in ids]
+
+    def _merge(self, symbols: list[str]) -> list[str]:
+        """Greedy BPE: merge the best-ranked adjacent pair (lowest rank, then leftmost) until none is a piece."""
+        while len(symbols) > 1:
+            best, best_rank = -1, None
+            for i in range(len(symbols) - 1):
+                found = self._pieces.get(symbols[i] + symbols[i + 1])
+                if found is not None and (best_rank is None or found[0] < best_rank):
+                    best, best_rank = i, found[0]
+            if best < 0:
+                break
+            symbols[best:best + 2] = [symbols[best] + symbols[best + 1]]
+        return symbols
+
+
+def _words(marked: str) -> list[str]:
+    """Split before every "▁": merged pieces never span one (checked when the tables are built)."""
+    words, start = [], 0
+    for i, ch in enumerate(marked):
+        if ch == chr(WORD_MARK) and i > start:
+            words.append(marked[start:i])
+            start = i
+    if start < len(marked):
+        words.append(marked[start:])
+    return words
