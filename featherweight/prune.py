@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from featherweight.config_io import from_known_fields
+
 PARTS = ("lstm", "rnn", "linear", "hash", "char", "bpe")
 TABLE_6_3 = {"lstm": 0.5, "rnn": 0.1, "linear": 0.125, "hash": 0.0, "char": 0.3, "bpe": 0.4}
 
@@ -119,11 +121,7 @@ class PruneConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> PruneConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown PruneConfig field(s) {unknown}; expected some of {sorted(known)}.")
-        return cls(**data)
+        return from_known_fields(cls, data)
 
 
 THESIS_PRUNING = PruneConfig()

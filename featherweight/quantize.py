@@ -15,6 +15,7 @@ from typing import Iterable, Literal, NamedTuple
 import torch
 from torch import nn
 
+from featherweight.config_io import from_known_fields
 from featherweight.quantized import (DynamicInt8Linear, DynamicInt8LSTM, ElmanEncoder, HalfEmbedding,
                                      Int8RowEmbedding, StaticInt8Classifier, quiet)
 
@@ -49,12 +50,7 @@ class QuantizeConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> QuantizeConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown QuantizeConfig field(s) {unknown}; expected some of {sorted(known)}. "
-                             "Was this artifact saved by a newer Featherweight?")
-        return cls(**data)
+        return from_known_fields(cls, data, " Was this artifact saved by a newer Featherweight?")
 
 
 def calibration_batches(encoded, batch_size: int = 256, max_rows: int | None = None) -> list[tuple]:

@@ -66,6 +66,17 @@ def build_glue_dir(root: Path, n_train: int = 200, n_dev: int = 60) -> Path:
     return root
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread: tiny models on a shared 2-core machine are far slower on two."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def glue_dir(tmp_path_factory) -> Path:
     return build_glue_dir(tmp_path_factory.mktemp("glue"))

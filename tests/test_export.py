@@ -65,13 +65,7 @@ def make_quantized(student_dir) -> Path:
     return out
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny recurrent models run far slower on two threads of a shared machine; restore the setting after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,7 @@ from featherweight.prune import (TABLE_6_3, GradualPruner, MagnitudePruning, Pru
 from test_quantize import tiny_student
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids thread hand-off costs (10x here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _zeros(tensor: torch.Tensor) -> int:

@@ -25,13 +25,7 @@ EMBEDDINGS = ("hash", "char", "bpe")
 TEXTS = make_sentences(60, seed=3)[0]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids thread hand-off costs (10x here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_student(arch: str, embedding: str, tmp_path: Path, seed: int = 0):
