@@ -43,7 +43,12 @@ def _compress(args) -> dict:
     from featherweight.pipeline import CompressConfig, compress
 
     config = dataclass_from_args(CompressConfig, args)
-    return _recorded(args, "compress", config, lambda: compress(config), seed=config.seed)
+    summary = _recorded(args, "compress", config, lambda: compress(config), seed=config.seed)
+    for variant in summary.get("variants", {"distilled": summary}).values():
+        size = f"{variant['gzip_bytes']:,} gzip bytes" if "gzip_bytes" in variant else f"{variant['disk_bytes']:,} bytes"
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in variant.items() if k.startswith("dev_") and isinstance(v, float))
+        logger.info("%s: %s; %s", variant.get("variant", "distilled"), scores, size)
+    return summary
 
 
 def _analyze(args) -> dict:
