@@ -32,6 +32,7 @@ class DistillConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     teacher: str | None = None  # fine-tuned teacher directory; default artifacts/teacher-<task>/best
+    soft_targets: str | None = None  # saved soft targets (.npz + .json) of the train file, instead of the teacher
     student_arch: Literal["bilstm", "rnn", "ffn"] = "bilstm"
     embedding_type: Literal["hash", "char", "bpe"] = "hash"
     embedding_dim: int = 100
@@ -133,9 +134,12 @@ class TrainingSet:
     teacher_logits: np.ndarray | None
 
 
-def _teacher_targets(config: DistillConfig, data_file: Path, data: TaskData) -> np.ndarray:
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+def _teacher_targets(config: DistillConfig, data_file: Path, data: TaskData, saved: str | None = None) -> np.ndarray:
+    """The teacher's logits for `data`'s rows: from `saved` soft targets, else from the (cached) teacher."""
+    from featherweight.soft_targets import SoftTargetConfig, load_soft_targets, soft_targets
 
+    if saved:
+        return load_soft_targets(saved, data_file).for_rows(data)
     targets = soft_targets(SoftTargetConfig(teacher=config.teacher, data_file=str(data_file), task=config.data.task,
                                             skip_bad_rows=config.data.skip_bad_rows, progress=config.progress))
     return targets.for_rows(data)
@@ -166,7 +170,7 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
     train = splits["train"]
     parts, logits = [train], []
     if config.alpha < 1:
-        logits.append(_teacher_targets(config, splits["train"].path, train))
+        logits.append(_teacher_targets(config, splits["train"].path, train, saved=config.soft_targets))
     if config.augmented_file:
         augmented = read_task_file(config.augmented_file, task, labelled=False, skip_bad_rows=config.data.skip_bad_rows)
         augmented_logits = _teacher_targets(config, Path(config.augmented_file), augmented)

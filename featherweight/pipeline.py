@@ -67,7 +67,7 @@ def compress(config: CompressConfig) -> dict:
     With prune and/or quantize actions the summary gains "variants" (accuracy and sizes of each) and, when a
     teacher was used, the teacher's size row and every variant's compression ratios against it.
     """
-    if config.alpha < 1:
+    if config.alpha < 1 and (config.augmented_file or not config.soft_targets):
         ensure_teacher(config, config.teacher_epochs)
     summary = distill(config)
     actions = set(config.compression_actions)

@@ -61,6 +61,20 @@ class SoftTargets:
         return self.logits[position]
 
 
+def load_soft_targets(path, data_file) -> SoftTargets:
+    """Read saved soft targets (an .npz beside its .json), checking they were made from `data_file`."""
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if not path.is_file() or not meta_path.is_file():
+        raise FileNotFoundError(f"Soft targets need both {path} and {meta_path}.")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("data_sha256") != file_sha256(data_file):
+        raise ValueError(f"{path} was computed from another file than {data_file} (content hash differs); "
+                         f"recompute them with `featherweight soft-targets --data-file {data_file}`.")
+    arrays = np.load(path)
+    return SoftTargets(arrays["logits"], arrays["line_numbers"], meta)
+
+
 def identity(config: SoftTargetConfig) -> dict:
     """What the cached logits depend on: the teacher's and the data's content (not their paths), labels, length."""
     task = get_task(config.task)

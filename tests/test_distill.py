@@ -219,3 +219,22 @@ def test_evaluate_refuses_a_student_of_another_task(glue_dir, tmp_path):
     with pytest.raises(ValueError, match="is a sst-2 student"):
         evaluate(EvaluateConfig(model=summary["output_dir"], data=DataConfig(task="qqp", glue_dir=str(glue_dir)),
                                 progress=False))
+
+
+def test_saved_soft_targets_replace_the_teacher(glue_dir, finetuned_teacher, tmp_path):
+    """Distillation can start from saved soft targets alone, and refuses ones made from another file."""
+    from featherweight.pipeline import compress
+    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+
+    saved = tmp_path / "saved" / "train.npz"
+    soft_targets(SoftTargetConfig(teacher=str(finetuned_teacher), data_file=str(glue_dir / "SST-2" / "train.tsv"),
+                                  output=str(saved), progress=False))
+    config = CompressConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
+                            teacher=str(tmp_path / "absent"), soft_targets=str(saved),
+                            work_dir=str(tmp_path / "work"), embedding_dim=16, **FAST)
+    assert 0.0 <= compress(config)["dev_accuracy"] <= 1.0
+    other = soft_targets(SoftTargetConfig(teacher=str(finetuned_teacher), data_file=str(glue_dir / "SST-2" / "dev.tsv"),
+                                          output=str(tmp_path / "dev.npz"), progress=False))
+    assert len(other.logits) == 60
+    with pytest.raises(ValueError, match="computed from another file"):
+        compress(CompressConfig(**{**config.__dict__, "soft_targets": str(tmp_path / "dev.npz")}))
