@@ -39,6 +39,13 @@ def _evaluate(args) -> dict:
     return _recorded(args, "evaluate", config, lambda: evaluate(config))
 
 
+def _augment(args) -> dict:
+    from featherweight.augment import AugmentConfig, augment
+
+    config = dataclass_from_args(AugmentConfig, args)
+    return _recorded(args, "augment", config, lambda: augment(config), seed=config.seed)
+
+
 def _compress(args) -> dict:
     from featherweight.pipeline import CompressConfig, compress
 
@@ -76,6 +83,8 @@ COMMANDS = {
                  "Fine-tune a Hugging Face teacher on a GLUE task (best model chosen on held-out train rows)."),
     "soft-targets": (_soft_targets, "featherweight.soft_targets:SoftTargetConfig",
                      "Label a TSV file with the teacher once and cache its logits."),
+    "augment": (_augment, "featherweight.augment:AugmentConfig",
+                "Augment a task's training rows TinyBERT-style (masked LM + GloVe) for the teacher to label."),
     "compress": (_compress, "featherweight.pipeline:CompressConfig",
                  "Distil a student end to end: teacher and soft targets from cache (or built), then training."),
     "analyze": (_analyze, "featherweight.size:AnalyzeConfig",

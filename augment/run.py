@@ -1,0 +1,244 @@
+"""`featherweight augment`: TinyBERT-style augmentation of a task file, sharded, resumable, with metadata.
+
+Writes a TSV in the task's layout (the source file's header; each augmented row copies its
+source row's other fields, label included) and a metadata JSON beside it. The label column
+keeps the source row's label only so that the file reads like the task's own; the teacher
+relabels every augmented row (`featherweight soft-targets`, and distillation uses the
+teacher's argmax), because a replaced word can flip the label.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from featherweight.augment.candidates import find_candidates
+from featherweight.augment.glove import GloveNeighbours, load_glove
+from featherweight.augment.mlm import MaskedLM, mlm_identity
+from featherweight.augment.sample import augment_rows, row_digest
+from featherweight.data import DataConfig, DataError, TaskData, load_splits, read_task_file, task_directory
+from featherweight.fingerprint import file_sha256
+from featherweight.progress import progress_bar, report
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+GLOVE_ONLY_NOTE = ("No masked LM given (the default MiniLM teacher has none): every candidate word uses its "
+                   "K nearest GloVe neighbours instead of masked-LM predictions. Pass --mlm (e.g. roberta-large) "
+                   "for the method of Jiao et al. (2020).")
+
+
+@dataclass
+class AugmentConfig:
+    """Settings of `featherweight augment` (defaults: Jiao et al. 2020 and the thesis, p=0.4, N=20, K=15)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    input_file: str | None = None  # default: the task's train split without its held-out slice
+    output: str | None = None  # default: artifacts/augment-<task>/augmented.tsv
+    mlm: str | None = None  # masked LM (hub name or folder); unset: GloVe neighbours for every word
+    glove_dir: str | None = None  # folder with glove_6B_index.parquet + glove_6B_50d_emb.npy; default: kumo package
+    replace_prob: float = 0.4  # p: chance that each candidate word is replaced in a draw
+    samples: int = 20  # N: draws per row (the thesis used 20 to 29)
+    top_k: int = 15  # K: masked-LM predictions or GloVe neighbours considered per word
+    glove_vocab: int = 100_000  # neighbours come from the most frequent GloVe words, as in the reference
+    keep_fraction: float = 1.0  # keep this seeded share of the variants (the thesis kept 0.25 for QQP and MNLI)
+    batch_size: int = 128  # masked copies per forward pass
+    max_length: int = 128  # masked-LM input pieces; words beyond it use GloVe
+    mask_group: int = 1  # >1: mask up to this many words per copy (faster, approximate); 1 = the paper
+    shard_rows: int = 2000  # source rows per resumable shard
+    max_rows: int | None = None  # augment only the first N source rows (quick runs)
+    device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", ...
+    seed: int = 42
+    progress: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.data, dict):
+            self.data = DataConfig(**self.data)
+        if not 0.0 < self.replace_prob <= 1.0:
+            raise ValueError(f"replace_prob (p) must be in (0, 1], got {self.replace_prob}.")
+        if not 0.0 < self.keep_fraction <= 1.0:
+            raise ValueError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}.")
+        for name in ("samples", "top_k", "batch_size", "shard_rows", "max_length", "mask_group"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+        if self.glove_vocab <= self.top_k:
+            raise ValueError(f"glove_vocab ({self.glove_vocab}) must exceed top_k ({self.top_k}).")
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ValueError(f"max_rows must be positive or unset, got {self.max_rows}.")
+        if self.output is None:
+            self.output = str(Path("artifacts") / f"augment-{self.data.task}" / "augmented.tsv")
+
+    @property
+    def metadata_path(self) -> Path:
+        return Path(self.output).with_suffix(".json")
+
+
+def augment(config: AugmentConfig) -> dict:
+    """Augment the task's rows and return the summary; a finished output is reused, an interrupted run resumed."""
+    began = time.perf_counter()
+    task = config.data.spec
+    source, rows = _source(config)
+    glove_table = load_glove(config.glove_dir, config.glove_vocab)
+    wanted = _identity(config, source, rows, glove_table.identity)
+    output, meta_path = Path(config.output), config.metadata_path
+    if output.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("identity") == wanted:
+            logger.info("Augmented data already in %s; reusing it.", output)
+            return meta["summary"]
+        logger.warning("%s was made with other settings or data; augmenting again.", output)
+
+    glove = GloveNeighbours(glove_table, config.top_k)
+    mlm = None
+    if config.mlm:
+        mlm = MaskedLM.load(config.mlm, k=config.top_k, batch_size=config.batch_size,
+                            max_length=config.max_length, mask_group=config.mask_group,
+                            device=_device(config.device))
+    else:
+        logger.warning(GLOVE_ONLY_NOTE)
+
+    shard_dir = output.with_suffix(".shards")
+    if shard_dir.is_dir() and _read_json(shard_dir / "identity.json") != wanted:
+        logger.warning("%s holds shards of other settings or data; starting afresh.", shard_dir)
+        shutil.rmtree(shard_dir)  # shards of another config are never mixed in
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    (shard_dir / "identity.json").write_text(json.dumps(wanted, indent=2))
+
+    header, raw = _raw_lines(source, rows.line_numbers)
+    text_columns = [header.index(column) for column in task.text_columns]
+    blank = [i for i, column in enumerate(header) if column.endswith("_parse")]  # parses of the old text
+    seen = {row_digest(texts) for texts in rows.texts()}
+    counts, starts = Counter(), range(0, len(rows), config.shard_rows)
+    bar = progress_bar(total=len(rows), desc=f"augment {task.name}", unit="row", enable=config.progress)
+    for number, start in enumerate(starts):
+        shard, shard_meta = shard_dir / f"shard-{number:05d}.tsv", shard_dir / f"shard-{number:05d}.json"
+        chunk = rows.subset(np.arange(start, min(start + config.shard_rows, len(rows))))
+        if shard_meta.is_file():  # finished earlier: only its rows' digests are needed
+            for line in shard.read_text(encoding="utf-8").split("\n")[:-1]:  # not splitlines: texts may hold U+2028
+                fields = line.rstrip("\r").split("\t")
+                seen.add(row_digest(tuple(fields[i] for i in text_columns)))
+            counts.update(json.loads(shard_meta.read_text()))
+        else:
+            shard_counts = Counter()
+            slots = find_candidates([t for texts in chunk.texts() for t in texts], glove, mlm, shard_counts)
+            variants = augment_rows(chunk.texts(), chunk.line_numbers.tolist(), slots, samples=config.samples,
+                                    p=config.replace_prob, seed=config.seed, keep_fraction=config.keep_fraction,
+                                    seen=seen, counts=shard_counts)
+            lines = []
+            for row, texts in variants:
+                fields = raw[int(chunk.line_numbers[row])].split("\t")
+                for column, text in zip(text_columns, texts):
+                    fields[column] = text
+                for column in blank:
+                    fields[column] = ""
+                lines.append("\t".join(fields) + "\n")
+            shard_counts["rows"] = len(lines)
+            _write_atomic(shard, "".join(lines))
+            _write_atomic(shard_meta, json.dumps(dict(shard_counts)))  # written last: marks the shard done
+            counts.update(shard_counts)
+        bar.update(len(chunk))
+        bar.set_postfix(rows=counts["rows"])
+    bar.close()
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        handle.write("\t".join(header) + "\n")
+        for number in range(len(starts)):
+            with open(shard_dir / f"shard-{number:05d}.tsv", encoding="utf-8", newline="") as part:
+                shutil.copyfileobj(part, handle)
+    tmp.rename(output)
+    seconds = time.perf_counter() - began
+    summary = {
+        "output": str(output),
+        "metadata": str(meta_path),
+        "task": task.name,
+        "source_rows": len(rows),
+        "rows": counts["rows"],
+        "candidate_source": "masked LM + GloVe" if mlm else "GloVe only",
+        "seconds": round(seconds, 1),
+        "counts": dict(sorted(counts.items())),
+        "next": f"featherweight soft-targets --teacher TEACHER_DIR --data-file {output} --task {task.name}",
+        "artifacts": [str(meta_path)],
+    }
+    meta = {"identity": wanted, "summary": summary,
+            "labels": "label column = the source row's label, not checked; relabel with the teacher "
+                      "(featherweight soft-targets); distillation uses the teacher's argmax",
+            "pairs": "each draw rewrites one side and keeps the other original (sides take turns)",
+            "note": None if mlm else GLOVE_ONLY_NOTE,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    _write_atomic(meta_path, json.dumps(meta, indent=2))
+    shutil.rmtree(shard_dir)
+    report(f"augment: {counts['rows']} rows from {len(rows)} source rows in {seconds:.0f}s -> {output}")
+    return summary
+
+
+def _source(config: AugmentConfig) -> tuple[Path, TaskData]:
+    """The file and rows to augment: the train split without its held-out slice, or a given file whole."""
+    task = config.data.spec
+    if config.input_file:
+        path = Path(config.input_file)
+        rows = read_task_file(path, task, labelled=False, skip_bad_rows=config.data.skip_bad_rows)
+    else:
+        # Held-out rows are left out: their variants in training would leak into model selection.
+        path = task_directory(config.data, show_progress=config.progress) / task.train_file
+        rows = load_splits(config.data, show_progress=config.progress)["train"]
+    if config.max_rows:
+        rows = rows.subset(np.arange(min(config.max_rows, len(rows))))
+    if len(rows) == 0:
+        raise DataError(f"{path}: no usable rows to augment. Check the file, or --max-rows.")
+    return path, rows
+
+
+def _identity(config: AugmentConfig, source: Path, rows: TaskData, glove: dict) -> dict:
+    """Everything the output depends on; a change starts the run afresh instead of mixing shards."""
+    settings = asdict(config)
+    for name in ("data", "output", "glove_dir", "device", "progress", "mlm", "input_file"):
+        settings.pop(name)
+    return {
+        "format": FORMAT_VERSION,
+        "task": config.data.task,
+        "source_file": str(source),
+        "source_sha256": file_sha256(source),
+        "source_rows": "whole file" if config.input_file else
+                       f"train split without held-out (fraction {config.data.heldout_fraction}, "
+                       f"seed {config.data.heldout_seed})",
+        "source_row_count": len(rows),
+        "skip_bad_rows": config.data.skip_bad_rows,
+        "mlm": mlm_identity(config.mlm) if config.mlm else None,
+        "glove": glove,
+        **settings,
+    }
+
+
+def _raw_lines(path: Path, line_numbers: np.ndarray) -> tuple[list[str], dict[int, str]]:
+    """The header fields and {line number: raw line} of the wanted lines, numbered as read_task_file does."""
+    wanted = set(line_numbers.tolist())
+    with open(path, encoding="utf-8", newline="") as handle:
+        header = handle.readline().rstrip("\r\n").split("\t")
+        raw = {n: line.rstrip("\r\n") for n, line in enumerate(handle, start=2) if n in wanted}
+    return header, raw
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.rename(path)
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
