@@ -58,18 +58,26 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="students trained at once (one thread each)")
+    parser.add_argument("--train", nargs="*", default=None, metavar="NAME",
+                        help='train only these students (e.g. "RNN Char100"); the results still list every '
+                             "student whose runs are all finished")
     args = parser.parse_args()
 
     jobs = [(student, student_config(args, *student, seed)) for student in STUDENTS
             for seed in THESIS_SEEDS[:args.seeds]]
+    wanted = [config for student, config in jobs if args.train is None or student_label(*student) in args.train]
     began = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        summaries = list(pool.map(run_one, [config for _, config in jobs]))
+        list(pool.map(run_one, wanted))
     teacher = json.loads((Path(args.work_dir) / "teacher-sst-2" / "summary.json").read_text())
 
-    results = []
+    results, pending = [], []
     for student in STUDENTS:
-        runs = [s for (key, _), s in zip(jobs, summaries) if key == student]
+        paths = [Path(config.output_dir) / "summary.json" for key, config in jobs if key == student]
+        if not all(path.is_file() for path in paths):
+            pending.append(student_label(*student))
+            continue
+        runs = [json.loads(path.read_text()) for path in paths]
         accuracies = [100 * run["dev_accuracy"] for run in runs]
         arch, embedding, dim, buckets = student
         results.append({
@@ -88,9 +96,12 @@ def main() -> None:
     out.write_text(json.dumps(results, indent=2))
     meta = {"command": "python " + " ".join(sys.argv), "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores",
             "workers": args.workers, "epochs": args.epochs, "patience": args.patience,
-            "wall_seconds": time.perf_counter() - began, "date": time.strftime("%Y-%m-%d")}
+            "wall_seconds": time.perf_counter() - began, "date": time.strftime("%Y-%m-%d"),
+            "pending_students": pending}
     (ROOT / "bench" / "results" / "distill_sst2_meta.json").write_text(json.dumps(meta, indent=2))
     table = markdown_table(results, teacher)
+    if pending:
+        table += f"\nNot yet run: {', '.join(pending)}.\n"
     (ROOT / "docs" / "distill_sst2.md").write_text(table)
     print(table)
 
