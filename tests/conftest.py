@@ -82,21 +82,22 @@ def glue_dir(tmp_path_factory) -> Path:
     return build_glue_dir(tmp_path_factory.mktemp("glue"))
 
 
-def build_tiny_bert(directory: Path, num_labels: int = 2) -> Path:
-    """Save a 2-layer, 32-dim BERT with a word-level vocabulary of the toy sentences."""
+def build_tiny_bert(directory: Path, num_labels: int = 2, *, masked_lm: bool = False,
+                    extra_words: tuple[str, ...] = ()) -> Path:
+    """Save a seeded 2-layer, 32-dim BERT (classifier, or masked LM) with a word-level vocabulary of the toy words."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertTokenizerFast
 
     torch.manual_seed(0)
     directory.mkdir(parents=True, exist_ok=True)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-") + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
-    vocab = specials + sorted(set(POSITIVE + NEGATIVE + FILLER)) + letters
+    vocab = specials + sorted(set(POSITIVE + NEGATIVE + FILLER + list(extra_words))) + letters
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tokenizer = BertTokenizerFast(str(directory / "vocab.txt"), do_lower_case=True)  # positional: v4 and v5 names differ
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, num_labels=num_labels)
-    BertForSequenceClassification(config).save_pretrained(directory)
+    (BertForMaskedLM if masked_lm else BertForSequenceClassification)(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 

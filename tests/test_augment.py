@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FILLER, NEGATIVE, POSITIVE
+from conftest import FILLER, NEGATIVE, POSITIVE, build_tiny_bert
 
 ANIMALS = ["zebra", "horse", "pony", "donkey"]  # "zebra" is split into pieces by the tiny MLM's tokenizer
 
@@ -40,22 +40,8 @@ def build_tiny_glove(directory: Path) -> Path:
 
 
 def build_tiny_mlm(directory: Path) -> Path:
-    """Save a seeded 2-layer, 32-dim BERT masked LM with a word-level vocabulary of the toy words."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
-
-    torch.manual_seed(0)
-    directory.mkdir(parents=True, exist_ok=True)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-") + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
-    vocab = specials + sorted(set(POSITIVE + NEGATIVE + FILLER + ANIMALS[1:])) + letters
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(str(directory / "vocab.txt"), do_lower_case=True)  # positional: v4/v5 names differ
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    BertForMaskedLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    """A seeded tiny BERT masked LM knowing the toy words and all animals but "zebra"."""
+    return build_tiny_bert(directory, masked_lm=True, extra_words=tuple(ANIMALS[1:]))
 
 
 @pytest.fixture(scope="module")
