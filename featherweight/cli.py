@@ -58,11 +58,29 @@ def _compress(args) -> dict:
     return summary
 
 
-def _analyze(args) -> dict:
+def _analyze_sizes(args) -> dict:
     from featherweight.size import AnalyzeConfig, analyze
 
     config = dataclass_from_args(AnalyzeConfig, args)
     return _recorded(args, "analyze", config, lambda: analyze(config))
+
+
+def _analyze_results(args) -> dict:
+    from featherweight.results import AnalyzeResultsConfig, analyze_results
+
+    return analyze_results(dataclass_from_args(AnalyzeResultsConfig, args))  # reads runs: never recorded
+
+
+def _analyze_plot(args) -> dict:
+    from featherweight.analysis.plot import AnalyzePlotConfig, analyze_plot
+
+    return analyze_plot(dataclass_from_args(AnalyzePlotConfig, args))  # a figure, not a run: never recorded
+
+
+def _sweep(args) -> dict:
+    from featherweight.sweep import SweepConfig, sweep
+
+    return sweep(dataclass_from_args(SweepConfig, args))  # every run of the grid records itself
 
 
 def _export(args) -> dict:
@@ -87,8 +105,9 @@ COMMANDS = {
                 "Augment a task's training rows TinyBERT-style (masked LM + GloVe) for the teacher to label."),
     "compress": (_compress, "featherweight.pipeline:CompressConfig",
                  "Distil a student end to end: teacher and soft targets from cache (or built), then training."),
-    "analyze": (_analyze, "featherweight.size:AnalyzeConfig",
-                "Sizes of student artifacts (real gzip -9, bytes by dtype, non-zeros) and ratios to the teacher."),
+    "analyze": (None, None, "Analyse students and runs: sizes, results (seeds aggregated) or plots."),
+    "sweep": (_sweep, "featherweight.sweep:SweepConfig",
+              "Run a grid of compress configs on local processes or Ray, recording each and skipping done ones."),
     "export": (_export, "featherweight.export.api:ExportConfig",
                "Export a student as ONNX (fp32 or int8) or C, checked against PyTorch on golden sentences."),
     "predict": (_predict, "featherweight.predict:PredictConfig",
@@ -98,7 +117,19 @@ COMMANDS = {
 }
 
 
-POSITIONAL = {"predict": ("texts", {"nargs": "+", "metavar": "TEXT", "help": "texts to classify"})}
+SUBCOMMANDS = {"analyze": {
+    "sizes": (_analyze_sizes, "featherweight.size:AnalyzeConfig",
+              "Sizes of student artifacts (real gzip -9, bytes by dtype, non-zeros) and ratios to the teacher."),
+    "results": (_analyze_results, "featherweight.results:AnalyzeResultsConfig",
+                "Results table of recorded compress/evaluate runs (.jsonl or .csv) and seeds aggregated (mean, sd)."),
+    "plot": (_analyze_plot, "featherweight.analysis.plot:AnalyzePlotConfig",
+             "Skyline (accuracy vs gzip size), parameters per model part, or weight histograms; PNG and PDF."),
+}}
+
+POSITIONAL = {"predict": ("texts", {"nargs": "+", "metavar": "TEXT", "help": "texts to classify"}),
+              "sweep": ("grid", {"metavar": "GRID.yaml", "help": "the grid: axes (archs, seeds, ...) and settings"}),
+              "plot": ("inputs", {"nargs": "+", "metavar": "INPUT",
+                                  "help": "skyline: runs dirs, results tables or bench JSON; else student artifacts"})}
 
 
 def _load_config_class(spec: str):
@@ -116,20 +147,35 @@ def _recorded(args, command: str, config, function, seed=None) -> dict:
     return record_run(command, config, function, runs_dir=args.runs_dir, seed=seed)
 
 
+def _add_command(commands, name: str, function, config_class: str, help_text: str) -> None:
+    """One subcommand: an option per config field, positionals from POSITIONAL, --runs-dir and --record."""
+    import dataclasses
+
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    cls = _load_config_class(config_class)
+    positional = POSITIONAL.get(name)
+    add_dataclass_arguments(sub, cls, skip=(positional[0],) if positional else ())
+    if positional:
+        sub.add_argument(positional[0], **positional[1])
+    if "runs_dir" not in {field.name for field in dataclasses.fields(cls)}:  # else the config's own --runs-dir
+        sub.add_argument("--runs-dir", default=None, help="where sacred stores run records (default: ./runs)")
+    sub.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
+                     help="record this run with sacred")
+    sub.set_defaults(function=function)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="featherweight", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (function, config_class, help_text) in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        positional = POSITIONAL.get(name)
-        add_dataclass_arguments(sub, _load_config_class(config_class), skip=(positional[0],) if positional else ())
-        if positional:
-            sub.add_argument(positional[0], **positional[1])
-        sub.add_argument("--runs-dir", default=None, help="where sacred stores run records (default: ./runs)")
-        sub.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
-                         help="record this run with sacred")
-        sub.set_defaults(function=function)
+        if name in SUBCOMMANDS:
+            nested = commands.add_parser(name, help=help_text, description=help_text)
+            subcommands = nested.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+            for sub_name, (sub_function, sub_class, sub_help) in SUBCOMMANDS[name].items():
+                _add_command(subcommands, sub_name, sub_function, sub_class, sub_help)
+        else:
+            _add_command(commands, name, function, config_class, help_text)
     return parser
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def encode_data(tokenizer, data: TaskData, *, cache_dir=None, tokenizer_hash: st
         arrays = {}
         for i, column in enumerate(encoded.columns):
             arrays[f"ids{i}"], arrays[f"offsets{i}"] = column.ids, column.offsets
-        np.savez(path, **arrays)
+        with open(path.with_suffix(f".{os.getpid()}.tmp"), "wb") as handle:  # parallel runs share this cache
+            np.savez(handle, **arrays)
+        os.replace(handle.name, path)
     return encoded
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import build_tiny_bert
-from test_export import make_student, one_torch_thread  # noqa: F401  (fixture)
+from test_export import make_student
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "export_sst2.py"
 

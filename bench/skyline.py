@@ -1,0 +1,187 @@
+"""Study: the size / accuracy skyline of distilled, pruned and quantized students on SST-2, QQP-10k and MNLI-10k.
+
+Full study, built on the sweep and the results store (MANY hours on 2 CPU cores; run it on purpose):
+    python bench/skyline.py --glue-dir ../shared/data/glue
+    python bench/skyline.py --backend ray --ray-address auto      # on a Ray cluster with shared paths
+SST-2: the augmented training data (bench/augment.py --full), the ten students of bench/distill_sst2.py
+(thesis Table 7.5), alpha 0 and 0.5, 3 seeds, all four variants (distilled, pruned, quantized,
+pruned-quantized): 60 runs. QQP-10k and MNLI-10k: BiLSTM BPE25, BiLSTM Char100 and FFN Hash25, alpha 0
+and 0.5, 3 seeds, all four variants, original data (the project has no augmented pair data, and the thesis
+found augmentation hurt MNLI): 18 runs each. Each task's teacher is <work-dir>/teacher-<task>/best,
+fine-tuned first when missing. Every run is recorded with sacred under <work-dir>/skyline/runs and appended
+to <work-dir>/skyline/results.jsonl; finished runs are skipped on a rerun, so an interrupted study resumes.
+
+Writes, per task, bench/results/skyline_<task>.json (one entry per student, alpha and variant: name, arch,
+embedding, dim, hash_buckets, alpha, variant, seeds, dev_accuracy_mean, dev_accuracy_sd in percent, gzip_bytes,
+raw_bytes, params, nonzero_params, on_skyline; "metric" names the score: MNLI-10k has only dev_matched) and
+docs/skyline_<task>.png (SST-2 with the thesis's published Table 7.5 points for reference).
+
+From existing results, without training:
+    python bench/skyline.py --from-compress-results            # bench/results/compress_sst2.json
+builds bench/results/skyline_sst2.json and docs/skyline_sst2.png from bench/compress_sst2.py's entries.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from featherweight.analysis.reference import THESIS_TABLE_7_5, VARIANTS
+from featherweight.distill import THESIS_SEEDS
+
+ROOT = Path(__file__).resolve().parents[1]
+SST2_STUDENTS = list(THESIS_TABLE_7_5)  # the ten students of bench/distill_sst2.py: (arch, embedding, dim, K)
+PAIR_STUDENTS = [("bilstm", "bpe", 25, None), ("bilstm", "char", 100, None), ("ffn", "hash", 25, 5000)]
+STUDENTS = {"sst-2": SST2_STUDENTS, "qqp": PAIR_STUDENTS, "mnli": PAIR_STUDENTS}
+TAGS = {"sst-2": "sst2", "qqp": "qqp", "mnli": "mnli"}
+TITLES = {"sst-2": "SST-2", "qqp": "QQP-10k", "mnli": "MNLI-10k"}
+ENTRY_KEYS = ("name", "arch", "embedding", "dim", "hash_buckets", "alpha", "variant", "seeds", "metric",
+              "dev_accuracy_mean", "dev_accuracy_sd", "gzip_bytes", "raw_bytes", "params", "nonzero_params")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--glue-dir", default=str((ROOT.parent / "shared" / "data" / "glue").resolve()))
+    parser.add_argument("--work-dir", default=str(ROOT / "bench" / "work"))
+    parser.add_argument("--tasks", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
+    parser.add_argument("--seeds", type=int, default=3, help="the first N thesis seeds")
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--augmented", default=str(ROOT / "bench" / "work" / "augment-sst-2" / "augmented.tsv"),
+                        help="SST-2 augmented TSV from bench/augment.py --full ('none' for original data)")
+    parser.add_argument("--backend", choices=("local", "ray", "serial"), default="local")
+    parser.add_argument("--workers", type=int, default=2, help="runs at once, one torch thread each")
+    parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs of each task and stop")
+    parser.add_argument("--from-compress-results", nargs="?", const=str(ROOT / "bench" / "results" /
+                                                                        "compress_sst2.json"), default=None,
+                        metavar="JSON", help="no training: the SST-2 skyline from bench/compress_sst2.py results")
+    parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--docs-dir", default=str(ROOT / "docs"))
+    return parser.parse_args(argv)
+
+
+def study_grid(task: str, args) -> dict:
+    """The sweep grid of one task's part of the study."""
+    work = Path(args.work_dir)
+    students = [{"arch": arch, "embedding": embedding, "dim": dim, **({"hash_buckets": k} if k else {})}
+                for arch, embedding, dim, k in STUDENTS[task]]
+    augmented = args.augmented if task == "sst-2" and args.augmented not in (None, "", "none") else None
+    return {"task": task, "glue_dir": args.glue_dir, "work_dir": str(work), "epochs": args.epochs,
+            "patience": args.patience, "students": students, "alphas": list(args.alphas),
+            "seeds": list(THESIS_SEEDS[:args.seeds]), "augmentation": [augmented], "variants": list(VARIANTS),
+            "output_root": str(work / "skyline" / "students")}
+
+
+def entries_from_records(records: list[dict], task: str) -> list[dict]:
+    """Skyline entries (percentages, one per student, alpha and variant) from the runs' results records."""
+    from featherweight.results import aggregate, primary_metric
+
+    rows = aggregate([record for record in records if record.get("task") == task])
+    metric = primary_metric(task, {key for row in rows for key in row})
+    entries = []
+    for row in rows:
+        entry = {"name": row.get("name"), "arch": row.get("arch"), "embedding": row.get("embedding"),
+                 "dim": row.get("dim"), "hash_buckets": row.get("hash_buckets"), "alpha": row.get("alpha"),
+                 "variant": row.get("variant"), "seeds": row.get("seeds"), "metric": metric,
+                 "dev_accuracy_mean": 100 * row[f"{metric}_mean"], "dev_accuracy_sd": 100 * row[f"{metric}_sd"]}
+        for size in ("gzip_bytes", "raw_bytes", "params", "nonzero_params"):
+            entry[size] = round(row[f"{size}_mean"]) if f"{size}_mean" in row else None
+        if "dev_f1_mean" in row:  # QQP
+            entry["dev_f1_mean"], entry["dev_f1_sd"] = 100 * row["dev_f1_mean"], 100 * row["dev_f1_sd"]
+        entries.append(entry)
+    return _ordered(entries, task)
+
+
+def entries_from_compress_results(results: list[dict]) -> list[dict]:
+    """Skyline entries from bench/results/compress_sst2.json (already percentages and mean sizes)."""
+    entries = []
+    for number, result in enumerate(results, 1):
+        missing = [key for key in ("arch", "embedding", "dim", "variant", "dev_accuracy_mean", "gzip_bytes")
+                   if result.get(key) is None]
+        if missing:
+            raise SystemExit(f"compress results entry {number} lacks {missing}; expected bench/compress_sst2.py "
+                             "output (arch, embedding, dim, variant, dev_accuracy_mean, gzip_bytes, ...).")
+        entry = {key: result.get(key) for key in ENTRY_KEYS}
+        entry["metric"] = "dev_accuracy"
+        entry["dev_accuracy_sd"] = result.get("dev_accuracy_sd", 0.0)
+        if entry["name"] is None:
+            from featherweight.analysis.reference import student_label
+
+            entry["name"] = student_label(result["arch"], result["embedding"], result["dim"],
+                                          result.get("hash_buckets"))
+        entries.append(entry)
+    return _ordered(entries, "sst-2")
+
+
+def _ordered(entries: list[dict], task: str) -> list[dict]:
+    """Entries in study order (student, alpha, variant), each marked on_skyline across the whole task."""
+    from featherweight.analysis.skyline import skyline
+
+    order = [(arch, embedding, dim) for arch, embedding, dim, _ in STUDENTS[task]]
+    rank = lambda e: (order.index((e["arch"], e["embedding"], e["dim"])) if (e["arch"], e["embedding"], e["dim"])
+                      in order else len(order), str(e["name"]), e["alpha"] if e["alpha"] is not None else -1,
+                      VARIANTS.index(e["variant"]) if e["variant"] in VARIANTS else len(VARIANTS))
+    entries = sorted(entries, key=rank)
+    flags = skyline([(entry["gzip_bytes"], entry["dev_accuracy_mean"]) for entry in entries])
+    return [{**entry, "on_skyline": flag} for entry, flag in zip(entries, flags)]
+
+
+def write_outputs(entries: list[dict], task: str, args) -> tuple[Path, Path]:
+    """bench/results/skyline_<task>.json and docs/skyline_<task>.png (SST-2 with the thesis points)."""
+    from featherweight.analysis.skyline import plot_skyline, points_from_rows, thesis_points
+
+    tag = TAGS[task]
+    results_path = Path(args.results_dir) / f"skyline_{tag}.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(entries, indent=2) + "\n")
+    metric = entries[0]["metric"] if entries else "dev_accuracy"
+    points = points_from_rows(entries, metric="dev_accuracy", scale=1.0)
+    [png] = plot_skyline(points, Path(args.docs_dir) / f"skyline_{tag}.png",
+                         reference=thesis_points() if task == "sst-2" else (),
+                         title=f"{TITLES[task]}: dev accuracy against size (mean over seeds; skyline labelled)",
+                         ylabel=f"{TITLES[task]} {metric.replace('_', ' ')} (%)", formats=["png"])
+    return results_path, png
+
+
+def run_study(args) -> int:
+    """Sweep each task's grid, then write its skyline JSON and plot; 1 if any run failed."""
+    from featherweight.sweep import expand, run_configs
+
+    work = Path(args.work_dir) / "skyline"
+    if "sst-2" in args.tasks and args.augmented not in (None, "", "none") and not Path(args.augmented).is_file():
+        raise SystemExit(f"No augmented SST-2 data at {args.augmented}: run bench/augment.py --full first, or "
+                         "pass --augmented none for the original data only.")
+    failed = 0
+    for task in args.tasks:
+        configs = expand(study_grid(task, args), source=f"{task} study")
+        if args.dry_run:
+            print(f"{task}: {len(configs)} runs, e.g. {configs[0].output_dir}")
+            continue
+        outcome = run_configs(configs, backend=args.backend, workers=args.workers, ray_address=args.ray_address,
+                              runs_dir=work / "runs", results=work / "results.jsonl", progress=True)
+        for failure in outcome.failed:
+            print(f"FAILED {failure['output_dir']}: {failure['error']}", file=sys.stderr)
+        failed += len(outcome.failed)
+        if outcome.records:
+            for path in write_outputs(entries_from_records(outcome.records, task), task, args):
+                print(f"wrote {path}")
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.from_compress_results:
+        path = Path(args.from_compress_results)
+        if not path.is_file():
+            raise SystemExit(f"No {path}; run bench/compress_sst2.py first (it writes that file).")
+        for written in write_outputs(entries_from_compress_results(json.loads(path.read_text())), "sst-2", args):
+            print(f"wrote {written}")
+        return 0
+    return run_study(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

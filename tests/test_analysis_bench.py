@@ -1,0 +1,85 @@
+"""bench/skyline.py on tiny inputs: the study's grids, its entries from records, and the from-results mode."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "skyline.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("bench_skyline", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_study_grids_hold_the_planned_runs(study, tmp_path):
+    """SST-2: ten students x two alphas x three seeds on augmented data; QQP and MNLI: three students, original
+    data; every run makes all four variants."""
+    from featherweight.sweep import expand
+
+    args = study.parse_args(["--work-dir", str(tmp_path), "--augmented", "aug.tsv", "--glue-dir", "g"])
+    sst2 = expand(study.study_grid("sst-2", args))
+    assert len(sst2) == 10 * 2 * 3 and {c.alpha for c in sst2} == {0.0, 0.5}
+    assert all(c.augmented_file == "aug.tsv" and c.compression_actions == ["distill", "prune", "quantize"]
+               for c in sst2)
+    assert {(c.student_arch, c.embedding_type, c.embedding_dim, c.hash_buckets) for c in sst2 if
+            c.embedding_type == "hash"} == {("bilstm", "hash", 100, 5000), ("rnn", "hash", 100, 5000),
+                                           ("ffn", "hash", 25, 5000), ("ffn", "hash", 25, 2500)}
+    for task in ("qqp", "mnli"):
+        pair = expand(study.study_grid(task, args))
+        assert len(pair) == 3 * 2 * 3 and all(c.augmented_file is None and c.data.task == task for c in pair)
+
+
+def test_entries_from_records_are_percent_means_over_seeds(study):
+    """Per-seed records become one entry per student, alpha and variant, in percent, marked on the skyline."""
+    records = [{"command": "compress", "task": "sst-2", "setting_id": f"{name}{alpha}",
+                "config_id": f"{name}{alpha}{s}", "variant": variant, "name": name, "arch": arch,
+                "embedding": "hash", "dim": dim, "alpha": alpha, "hash_buckets": 5000, "seed": s,
+                "dev_accuracy": accuracy + 0.01 * s, "gzip_bytes": size, "raw_bytes": 2 * size, "params": 10,
+                "nonzero_params": 9}
+               for name, arch, dim, alpha, variant, accuracy, size in [
+                   ("FFN Hash25", "ffn", 25, 0.0, "quantized", 0.80, 40000),
+                   ("BiLSTM Hash100", "bilstm", 100, 0.5, "distilled", 0.85, 1500000),
+                   ("BiLSTM Hash100", "bilstm", 100, 0.5, "quantized", 0.84, 400000),
+                   ("BiLSTM Hash100", "bilstm", 100, 0.0, "quantized", 0.83, 390000)]
+               for s in (1, 2)]
+    entries = study.entries_from_records(records, "sst-2")
+    assert [(e["name"], e["alpha"], e["variant"]) for e in entries] == [
+        ("BiLSTM Hash100", 0.0, "quantized"), ("BiLSTM Hash100", 0.5, "distilled"),
+        ("BiLSTM Hash100", 0.5, "quantized"), ("FFN Hash25", 0.0, "quantized")]
+    first = entries[0]
+    assert first["dev_accuracy_mean"] == pytest.approx(84.5) and first["seeds"] == [1, 2]
+    assert first["dev_accuracy_sd"] == pytest.approx(0.7071, abs=1e-3) and first["gzip_bytes"] == 390000
+    assert [e["on_skyline"] for e in entries] == [True, True, True, True]
+    assert set(study.ENTRY_KEYS) | {"on_skyline"} <= set(first)
+
+
+def test_from_compress_results_writes_the_skyline_json_and_plot(study, tmp_path):
+    """--from-compress-results turns bench/compress_sst2.py entries into skyline entries and a PNG, no training."""
+    compress = [{"name": "FFN Hash25", "arch": "ffn", "embedding": "hash", "dim": 25, "hash_buckets": 5000,
+                 "variant": variant, "seeds": [1, 2], "dev_accuracy_mean": accuracy, "dev_accuracy_sd": 0.5,
+                 "gzip_bytes": size, "raw_bytes": size * 2, "params": 30000, "nonzero_params": 29000}
+                for variant, accuracy, size in [("distilled", 81.0, 113000), ("pruned", 80.0, 113000),
+                                                ("quantized", 81.0, 48000), ("pruned-quantized", 80.4, 48000)]]
+    source = tmp_path / "compress_sst2.json"
+    source.write_text(json.dumps(compress))
+    assert study.main(["--from-compress-results", str(source), "--results-dir", str(tmp_path / "results"),
+                       "--docs-dir", str(tmp_path / "docs")]) == 0
+    entries = json.loads((tmp_path / "results" / "skyline_sst2.json").read_text())
+    assert [(e["variant"], e["on_skyline"]) for e in entries] == [
+        ("distilled", False), ("pruned", False), ("quantized", True), ("pruned-quantized", False)]
+    assert entries[2]["dev_accuracy_mean"] == 81.0 and entries[2]["alpha"] is None
+    assert (tmp_path / "docs" / "skyline_sst2.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compress_results_without_sizes_are_an_error_naming_the_entry(study):
+    """An entry lacking the fields the skyline needs stops with the entry number and the missing keys."""
+    with pytest.raises(SystemExit, match=r"entry 1 lacks \['gzip_bytes'\]"):
+        study.entries_from_compress_results([{"arch": "ffn", "embedding": "hash", "dim": 25, "variant": "distilled",
+                                              "dev_accuracy_mean": 80.0}])
