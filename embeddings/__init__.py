@@ -8,7 +8,7 @@ from .bpe_tokenizer import BpeTokenizer
 from .char_tokenizer import CharTokenizer
 from .fit import BpeOptions, fit_tokenizer, load_tokenizer
 from .hash_tokenizer import HashTokenizer
-from .hashing import fnv1a_32, murmur3_32, token_hash
+from featherweight.hashing import fnv1a_32, murmur3_32, token_hash
 from .params import parameter_count, thesis_parameter_count
 from .spec import ALPHABETS, CHAR_DEFAULT, CHAR_THESIS, HASH25_STAR, HASH_DEFAULT, TokenizerSpec
 

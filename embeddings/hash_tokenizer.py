@@ -1,6 +1,6 @@
 """Hash tokenizer: words -> k component ids in [1, B] plus one importance id in [1, K]."""
 from .base import Tokenizer
-from .hashing import token_hash
+from featherweight.hashing import token_hash
 from .spec import TokenizerSpec
 from .text import normalize, split_words
 

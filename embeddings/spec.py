@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-from .hashing import HASH_FUNCTIONS, MASK32
+from featherweight.hashing import HASH_FUNCTIONS, MASK32
 from .text import UNICODE_FORMS
 
 SPEC_VERSION = 1

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from featherweight.embeddings import (
     CHAR_THESIS, HASH25_STAR, HASH_DEFAULT, TokenizerSpec, build_embedding, fit_tokenizer, fnv1a_32,
     load_tokenizer, murmur3_32, pad_batch, parameter_count, thesis_parameter_count, token_hash)
-from featherweight.embeddings import hashing
+import featherweight.embeddings
 
 SENTENCE = "The movie wasn't good!"
 TEXTS = [SENTENCE, "Émile's café: naïve, über-cool 42 €", "", "   ", "日本語 テキスト", "a" * 50]
@@ -65,7 +66,7 @@ def test_c_reference_hashes_match_python(tmp_path):
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler")
-    source = hashing.__file__.replace("hashing.py", "hash_reference.c")
+    source = str(Path(featherweight.embeddings.__file__).with_name("hash_reference.c"))
     binary = tmp_path / "fw_hash"
     subprocess.run([cc, "-std=c99", "-DFW_HASH_MAIN", source, "-o", str(binary)], check=True)
     tokens = ["good", "café", "", "abcde", "n't"]

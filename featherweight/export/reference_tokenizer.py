@@ -13,56 +13,20 @@ The table covers the codepoints in `coverage`; others pass through unchanged (se
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
 
+from featherweight.hashing import MASK32, fnv1a_32, murmur3_32
+
 PORT_FILE = "port.json"
 PORT_VERSION = 1
-MASK32 = 0xFFFFFFFF
+
 # Codepoints for which str.isspace() holds (and re's \s matches): the whitespace of every split.
 SPACES = frozenset([*range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
                     0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
 PUNCTUATION = frozenset(map(ord, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"))  # string.punctuation
 WORD_MARK = 0x2581  # SentencePiece's "▁"
-
-
-def _rotl32(x: int, r: int) -> int:
-    return ((x << r) | (x >> (32 - r))) & MASK32
-
-
-def _mix(k: int) -> int:
-    k = (k * 0xCC9E2D51) & MASK32
-    return (_rotl32(k, 15) * 0x1B873593) & MASK32
-
-
-def murmur3_32(data: bytes, seed: int) -> int:
-    """MurmurHash3 x86_32 (a torch- and sentencepiece-free twin of featherweight.embeddings.hashing)."""
-    h = seed & MASK32
-    nblocks = len(data) // 4
-    for block in struct.unpack_from(f"<{nblocks}I", data):
-        h ^= _mix(block)
-        h = (_rotl32(h, 13) * 5 + 0xE6546B64) & MASK32
-    tail = data[nblocks * 4:]
-    if tail:
-        h ^= _mix(int.from_bytes(tail, "little"))
-    h ^= len(data)
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & MASK32
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & MASK32
-    return h ^ (h >> 16)
-
-
-def fnv1a_32(data: bytes, seed: int) -> int:
-    """FNV-1a 32 with the seed XORed into the offset basis."""
-    h = 0x811C9DC5 ^ (seed & MASK32)
-    for byte in data:
-        h = ((h ^ byte) * 0x01000193) & MASK32
-    return h
-
-
 _HASHES = {"murmur3_32": murmur3_32, "fnv1a_32": fnv1a_32}
 
 

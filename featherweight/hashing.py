@@ -1,4 +1,4 @@
-"""Seeded, portable 32-bit hash functions for hash embeddings (C twins in hash_reference.c).
+"""Seeded, portable 32-bit token hashes: hash embeddings, the torch-free predictor (C twins: embeddings/hash_reference.c).
 
 Python's built-in hash() is salted per process and must never be used here.
 """
