@@ -103,6 +103,14 @@ def predict_encoded(model: torch.nn.Module, encoded: EncodedData, batch_size: in
     return logits
 
 
+def score_encoded(task, model: torch.nn.Module, splits: dict) -> dict:
+    """{"heldout_accuracy": ..., "dev_accuracy": ...} of `model` on {name: (TaskData, EncodedData)}."""
+    from featherweight.metrics import split_metrics, summarize
+
+    return summarize({name: split_metrics(task, predict_encoded(model, encoded).argmax(1), data.labels)
+                      for name, (data, encoded) in splits.items()})
+
+
 def predict_data(student: Student, data: TaskData, batch_size: int = 256) -> np.ndarray:
     """Logits of a student for a task split."""
     return predict_encoded(student.model, encode_data(student.tokenizer, data), batch_size)

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from featherweight.artifact import predict_encoded, save_student
+from featherweight.artifact import predict_encoded, save_student, score_encoded
 from featherweight.batching import bucketed_batches
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits, read_task_file
 from featherweight.fingerprint import path_sha256
-from featherweight.metrics import split_metrics, summarize
+from featherweight.metrics import split_metrics
 from featherweight.progress import progress_bar, report
 from featherweight.tokens import EncodedData, encode_data
 
@@ -196,9 +196,7 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
                                                             pruner_factory)
     model.load_state_dict(best_state)
 
-    per_split = {name: split_metrics(task, predict_encoded(model, encoded).argmax(1), data.labels)
-                 for name, (data, encoded) in evaluation.items()}
-    scores = summarize(per_split)
+    scores = score_encoded(task, model, evaluation)
     meta = {"task": task.name, "label_names": list(task.label_names), "pair": task.is_pair,
             "num_labels": task.num_labels, "student": config.student_config().to_dict(),
             "embedding": {"type": config.embedding_type, "dim": config.embedding_dim},

@@ -97,7 +97,7 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
     quantization, dev is only reported. Gradual pruning retrains with `retrain` (the distillation config).
     Returns {variant: summary}, "distilled" included.
     """
-    from featherweight.artifact import load_student
+    from featherweight.artifact import load_student, score_encoded
     from featherweight.data import DataConfig, dev_splits, load_splits
     from featherweight.size import artifact_sizes
     from featherweight.tokens import encode_data
@@ -134,7 +134,7 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
             metas[variant] = {**metas[source], "quantization": quantization.to_dict()}
     summaries = {}
     for variant, model in models.items():
-        scores = _scores(student.task, model, encoded)
+        scores = score_encoded(student.task, model, encoded)
         out = distilled_dir if variant == "distilled" else target(variant)
         if variant != "distilled":
             _save_variant(out, model, student.tokenizer,
@@ -157,15 +157,6 @@ def _pruned(student, out: Path, pruning: PruneConfig, embedding_type: str, retra
             pruner_factory=lambda model, steps: GradualPruner(model, pruning, steps, embedding_type))
     pruned = load_student(out)
     return pruned.model, pruned.meta
-
-
-def _scores(task, model, encoded: dict) -> dict:
-    """{"heldout_accuracy": ..., "dev_accuracy": ...} of `model` on the encoded splits."""
-    from featherweight.artifact import predict_encoded
-    from featherweight.metrics import split_metrics, summarize
-
-    return summarize({name: split_metrics(task, predict_encoded(model, rows).argmax(1), split.labels)
-                      for name, (split, rows) in encoded.items()})
 
 
 def _save_variant(out: Path, model, tokenizer, meta: dict) -> None:
