@@ -183,8 +183,9 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
     out = Path(config.output_dir)
     tokenizer.save(out / "tokenizer")
     cache = Path(config.work_dir) / "cache" / "tokens"
+    tokenizer_hash = path_sha256(out / "tokenizer")
     encode = lambda data: encode_data(tokenizer, data, cache_dir=cache, show_progress=config.progress,
-                                      tokenizer_hash=path_sha256(out / "tokenizer"))
+                                      tokenizer_hash=tokenizer_hash)
     training = TrainingSet(encode(train), train.labels, np.concatenate(logits) if logits else None)
     evaluation = {name: (data, encode(data)) for name, data in {"heldout": splits["heldout"],
                                                                 **dev_splits(splits)}.items()}
