@@ -71,8 +71,7 @@ def load_soft_targets(path, data_file) -> SoftTargets:
     if meta.get("data_sha256") != file_sha256(data_file):
         raise ValueError(f"{path} was computed from another file than {data_file} (content hash differs); "
                          f"recompute them with `featherweight soft-targets --data-file {data_file}`.")
-    arrays = np.load(path)
-    return SoftTargets(arrays["logits"], arrays["line_numbers"], meta)
+    return _read_arrays(path, meta)
 
 
 def identity(config: SoftTargetConfig) -> dict:
@@ -98,8 +97,7 @@ def soft_targets(config: SoftTargetConfig) -> SoftTargets:
         meta = json.loads(meta_path.read_text())
         if {key: meta.get(key) for key in wanted} == wanted:
             logger.info("Soft targets cache hit: %s", output)
-            arrays = np.load(output)
-            return SoftTargets(arrays["logits"], arrays["line_numbers"], meta)
+            return _read_arrays(output, meta)
         stale = [key for key in wanted if meta.get(key) != wanted[key]]
         logger.warning("Soft targets in %s are stale (%s changed); recomputing.", output, ", ".join(stale))
     return _compute(config, wanted, output, meta_path)
@@ -143,6 +141,11 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     meta_path.write_text(json.dumps(meta, indent=2))
     shutil.rmtree(shard_dir)
     return SoftTargets(logits, data.line_numbers, meta)
+
+
+def _read_arrays(path: Path, meta: dict) -> SoftTargets:
+    arrays = np.load(path)
+    return SoftTargets(arrays["logits"], arrays["line_numbers"], meta)
 
 
 def _read_json(path: Path) -> dict | None:
