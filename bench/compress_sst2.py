@@ -29,6 +29,7 @@ from featherweight.quantize import QuantizeConfig
 from featherweight.size import resolve_teacher, teacher_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
+SST2_ORDER = [student_label(*key) for key in THESIS_TABLE_7_5]
 COLUMNS = {"distilled": "distilled", "pruned": "+p", "quantized": "+q", "pruned-quantized": "+p+q"}
 
 
@@ -176,16 +177,22 @@ def main() -> None:
     students = find_students(Path(args.students_dir))
     summaries = [compress_one(directory, args) for directory in students]
     results = aggregate(students, summaries)
+    results_path, table_path = Path(args.results), Path(args.table)
+    measured = {row["name"] for row in results}
+    kept = [row for row in (json.loads(results_path.read_text()) if results_path.is_file() else [])
+            if row["name"] not in measured]  # students measured by an earlier run whose work dir is gone
+    results = sorted(results + kept, key=lambda r: (SST2_ORDER.index(r["name"]) if r["name"] in SST2_ORDER
+                                                     else len(SST2_ORDER), VARIANTS.index(r["variant"])))
     teacher = None
     if args.teacher:
         try:
             teacher = teacher_sizes(resolve_teacher(args.teacher), Path(args.work_dir) / "cache")
         except FileNotFoundError as error:
             print(f"No teacher row: {error}", file=sys.stderr)
-    results_path, table_path = Path(args.results), Path(args.table)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=2))
     meta = {"command": "python " + " ".join(sys.argv), "students": [str(s) for s in students],
+            "students_kept_from_earlier_runs": sorted({row["name"] for row in kept}),
             "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores",
             "classifier_quantization": args.classifier_quantization, "teacher": teacher,
             "wall_seconds": time.perf_counter() - began, "date": time.strftime("%Y-%m-%d")}

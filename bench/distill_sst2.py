@@ -21,6 +21,7 @@ from featherweight.data import DataConfig
 from featherweight.distill import THESIS_SEEDS, DistillConfig, distill
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 STUDENTS = [  # (arch, embedding, dim, hash buckets K)
     ("bilstm", "hash", 100, 5000), ("bilstm", "bpe", 25, None), ("bilstm", "bpe", 100, None),
     ("bilstm", "char", 100, None), ("rnn", "hash", 100, 5000), ("rnn", "bpe", 100, None),
@@ -32,6 +33,7 @@ def student_config(args, arch: str, embedding: str, dim: int, buckets, seed: int
     work = Path(args.work_dir)
     suffix = f"-k{buckets}" if buckets not in (None, 5000) else ""
     config = DistillConfig(data=DataConfig(task="sst-2", glue_dir=args.glue_dir), teacher=str(work / "teacher-sst-2" / "best"),
+                           soft_targets=args.soft_targets or None,
                            student_arch=arch, embedding_type=embedding, embedding_dim=dim,
                            hash_buckets=buckets or 5000, alpha=args.alpha, seed=seed, epochs=args.epochs,
                            patience=args.patience, work_dir=str(work), progress=False)
@@ -58,6 +60,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="students trained at once (one thread each)")
+    parser.add_argument("--soft-targets", default=str(ROOT / "bench" / "results" / "soft_targets" / "sst-2-train.npz"),
+                        help="the teacher's saved train logits (committed by bench/teacher.py); '' to label with "
+                             "the teacher under --work-dir")
     parser.add_argument("--train", nargs="*", default=None, metavar="NAME",
                         help='train only these students (e.g. "RNN Char100"); the results still list every '
                              "student whose runs are all finished")
@@ -69,13 +74,19 @@ def main() -> None:
     began = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(run_one, wanted))
-    teacher = json.loads((Path(args.work_dir) / "teacher-sst-2" / "summary.json").read_text())
+    teacher = json.loads((RESULTS / "teacher_sst2.json").read_text())
+    out = RESULTS / "distill_sst2.json"
+    earlier = {row["name"]: row for row in json.loads(out.read_text())} if out.is_file() else {}
 
-    results, pending = [], []
+    results, pending, reused = [], [], []
     for student in STUDENTS:
         paths = [Path(config.output_dir) / "summary.json" for key, config in jobs if key == student]
         if not all(path.is_file() for path in paths):
-            pending.append(student_label(*student))
+            if student_label(*student) in earlier:  # measured by an earlier run whose work dir is gone
+                results.append(earlier[student_label(*student)])
+                reused.append(student_label(*student))
+            else:
+                pending.append(student_label(*student))
             continue
         runs = [json.loads(path.read_text()) for path in paths]
         accuracies = [100 * run["dev_accuracy"] for run in runs]
@@ -92,12 +103,11 @@ def main() -> None:
             "epochs_run": [run["epochs_run"] for run in runs],
             "teacher_dev_accuracy": 100 * teacher["dev_accuracy"],
         })
-    out = ROOT / "bench" / "results" / "distill_sst2.json"
     out.write_text(json.dumps(results, indent=2))
     meta = {"command": "python " + " ".join(sys.argv), "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores",
             "workers": args.workers, "epochs": args.epochs, "patience": args.patience,
             "wall_seconds": time.perf_counter() - began, "date": time.strftime("%Y-%m-%d"),
-            "pending_students": pending}
+            "pending_students": pending, "rows_kept_from_earlier_runs": reused}
     (ROOT / "bench" / "results" / "distill_sst2_meta.json").write_text(json.dumps(meta, indent=2))
     table = markdown_table(results, teacher)
     if pending:

@@ -46,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--work-dir", default=str(ROOT / "bench" / "work"))
     parser.add_argument("--tasks", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
     parser.add_argument("--seeds", type=int, default=3, help="the first N thesis seeds")
+    parser.add_argument("--students", nargs="+", default=None, metavar="NAME",
+                        help='run only these students of each task (e.g. "FFN Hash25" "BiLSTM BPE25"); the '
+                             "results still list every finished run of the task")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--patience", type=int, default=2)
@@ -146,9 +149,17 @@ def write_outputs(entries: list[dict], task: str, args) -> tuple[Path, Path]:
     return results_path, png
 
 
+def config_label(config) -> str:
+    """The thesis-style student name of a study run, e.g. "FFN Hash25 (K=2500)"."""
+    from featherweight.analysis.reference import student_label
+
+    buckets = config.hash_buckets if config.embedding_type == "hash" else None
+    return student_label(config.student_arch, config.embedding_type, config.embedding_dim, buckets)
+
+
 def run_study(args) -> int:
     """Sweep each task's grid, then write its skyline JSON and plot; 1 if any run failed."""
-    from featherweight.sweep import expand, run_configs
+    from featherweight.sweep import artifacts_complete, expand, run_configs
 
     work = Path(args.work_dir) / "skyline"
     if "sst-2" in args.tasks and args.augmented not in (None, "", "none") and not Path(args.augmented).is_file():
@@ -157,16 +168,20 @@ def run_study(args) -> int:
     failed = 0
     for task in args.tasks:
         configs = expand(study_grid(task, args), source=f"{task} study")
-        if args.dry_run:
-            print(f"{task}: {len(configs)} runs, e.g. {configs[0].output_dir}")
+        chosen = [config for config in configs if args.students is None or config_label(config) in args.students]
+        if args.dry_run or not chosen:
+            print(f"{task}: {len(chosen)} of {len(configs)} runs chosen, e.g. {configs[0].output_dir}")
             continue
-        outcome = run_configs(configs, backend=args.backend, workers=args.workers, ray_address=args.ray_address,
-                              runs_dir=work / "runs", results=work / "results.jsonl", progress=True)
+        sweep = dict(backend=args.backend, workers=args.workers, ray_address=args.ray_address,
+                     runs_dir=work / "runs", results=work / "results.jsonl", progress=True)
+        outcome = run_configs(chosen, **sweep)
         for failure in outcome.failed:
             print(f"FAILED {failure['output_dir']}: {failure['error']}", file=sys.stderr)
         failed += len(outcome.failed)
-        if outcome.records:
-            for path in write_outputs(entries_from_records(outcome.records, task), task, args):
+        earlier = [config for config in configs if config not in chosen and artifacts_complete(config)]
+        records = outcome.records + (run_configs(earlier, **sweep).records if earlier else [])  # nothing re-run
+        if records:
+            for path in write_outputs(entries_from_records(records, task), task, args):
                 print(f"wrote {path}")
     return 1 if failed else 0
 

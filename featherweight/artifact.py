@@ -81,9 +81,9 @@ def load_student(directory) -> Student:
     tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
     model = build_model(meta, tokenizer)
     if meta.get("quantization"):
-        from featherweight.quantize import QuantizeConfig, quantized_skeleton
+        from featherweight.quantize import quantized_skeleton, saved_quantize_config
 
-        model = quantized_skeleton(model, QuantizeConfig.from_dict(meta["quantization"]))
+        model = quantized_skeleton(model, saved_quantize_config(meta["quantization"]))
     model.load_state_dict(load_file(directory / WEIGHTS_FILE))
     model.eval()
     return Student(model, tokenizer, meta)

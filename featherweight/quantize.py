@@ -1,7 +1,9 @@
 """Quantize a trained student to int8 for CPU inference, and rebuild a quantized skeleton to load one.
 
 Thesis recipe (Section 6): embeddings 8-bit per row (weight-only), LSTM dynamic int8, Elman RNN through
-our step-by-step ElmanEncoder with dynamic int8 Linear layers, classifier dynamic or static int8
+our step-by-step ElmanEncoder with int8 Linear layers (float activations by default: dynamic int8
+activations re-quantize the state at every step with a scale taken over the whole batch, so a sentence's
+label would depend on its batch mates and drift over ~100 character steps), classifier dynamic or static int8
 (static scales calibrated on the held-out train slice, never dev), hash importance weights in float16.
 The quantized layers live in featherweight.quantized; only its backend module touches torch.ao.
 """
@@ -17,7 +19,7 @@ from torch import nn
 
 from featherweight.config_io import from_known_fields
 from featherweight.quantized import (DynamicInt8Linear, DynamicInt8LSTM, ElmanEncoder, HalfEmbedding,
-                                     Int8RowEmbedding, StaticInt8Classifier, quiet)
+                                     Int8RowEmbedding, StaticInt8Classifier, WeightInt8Linear, quiet)
 
 CALIBRATION_HELP = ("Static classifier quantization needs calibration batches from the held-out train slice "
                     "(never dev): pass calibration=calibration_batches(encode_data(tokenizer, "
@@ -30,12 +32,14 @@ class QuantizeConfig:
 
     embedding_quantization: Literal["int8-row", "none"] = "int8-row"  # weight-only, one scale per row
     encoder_quantization: Literal["dynamic-int8", "none"] = "dynamic-int8"  # LSTM / Elman RNN weights
+    elman_activations: Literal["float", "dynamic-int8"] = "float"  # Elman RNN steps: int8 weights, float state
     classifier_quantization: Literal["dynamic", "static", "none"] = "dynamic"
     hash_importance_dtype: Literal["float16", "float32"] = "float16"  # thesis: hash scalars in fp16
     calibration_rows: int = 4096  # the pipeline calibrates static scales on the first rows of the held-out slice
 
     def __post_init__(self):
         choices = {"embedding_quantization": ("int8-row", "none"), "encoder_quantization": ("dynamic-int8", "none"),
+                   "elman_activations": ("float", "dynamic-int8"),
                    "classifier_quantization": ("dynamic", "static", "none"),
                    "hash_importance_dtype": ("float16", "float32")}
         for name, allowed in choices.items():
@@ -79,6 +83,11 @@ def quantize(model: nn.Module, config: QuantizeConfig | None = None,
     return _convert(model, config, calibration, skeleton=False)
 
 
+def saved_quantize_config(saved: dict) -> QuantizeConfig:
+    """The QuantizeConfig an artifact was made with; artifacts saved before `elman_activations` ran dynamic steps."""
+    return QuantizeConfig.from_dict({"elman_activations": "dynamic-int8", **saved})
+
+
 def quantized_skeleton(model: nn.Module, config: QuantizeConfig) -> nn.Module:
     """The quantized structure of a float student, with placeholder values, ready for `load_state_dict`."""
     _check_float_student(model)
@@ -91,7 +100,7 @@ def _check_float_student(model: nn.Module) -> None:
     if not isinstance(model, StudentModel):
         raise TypeError(f"quantize expects a float student from build_student/load_student, got "
                         f"{type(model).__name__}.")
-    if any(isinstance(m, (Int8RowEmbedding, HalfEmbedding, DynamicInt8Linear, DynamicInt8LSTM,
+    if any(isinstance(m, (Int8RowEmbedding, HalfEmbedding, DynamicInt8Linear, WeightInt8Linear, DynamicInt8LSTM,
                           StaticInt8Classifier)) for m in model.modules()):
         raise ValueError("This student is already quantized; quantize its float artifact instead.")
 
@@ -127,12 +136,13 @@ def _convert(model: nn.Module, config: QuantizeConfig, calibration, skeleton: bo
                 lstm = encoder.rnn
                 encoder.rnn = (DynamicInt8LSTM(lstm.input_size, lstm.hidden_size, lstm.bidirectional, lstm.batch_first)
                                if skeleton else DynamicInt8LSTM.from_float(lstm))
-            else:  # Elman RNN: our step-by-step module, whose Linear layers become dynamic int8
+            else:  # Elman RNN: our step-by-step module, whose Linear layers get int8 weights
                 elman = ElmanEncoder.from_recurrent(encoder)
+                step = WeightInt8Linear if config.elman_activations == "float" else DynamicInt8Linear
                 for name in ("forward_ih", "forward_hh", "backward_ih", "backward_hh"):
                     linear = getattr(elman, name)
-                    setattr(elman, name, DynamicInt8Linear(linear.in_features, linear.out_features)
-                            if skeleton else DynamicInt8Linear.from_float(linear))
+                    setattr(elman, name, step(linear.in_features, linear.out_features)
+                            if skeleton else step.from_float(linear))
                 model.encoder = elman
 
         if config.classifier_quantization == "dynamic":

@@ -36,6 +36,18 @@ def test_study_grids_hold_the_planned_runs(study, tmp_path):
         assert len(pair) == 3 * 2 * 3 and all(c.augmented_file is None and c.data.task == task for c in pair)
 
 
+def test_students_option_runs_only_the_named_students(study, tmp_path, capsys):
+    """--students picks runs by thesis-style name, K=2500 hash students apart from K=5000 ones."""
+    from featherweight.sweep import expand
+
+    args = study.parse_args(["--work-dir", str(tmp_path), "--augmented", "none", "--glue-dir", "g", "--seeds", "1"])
+    labels = {study.config_label(config) for config in expand(study.study_grid("sst-2", args))}
+    assert {"FFN Hash25", "FFN Hash25 (K=2500)", "BiLSTM Char100"} <= labels and len(labels) == 10
+    study.main(["--work-dir", str(tmp_path), "--augmented", "none", "--glue-dir", "g", "--seeds", "1", "--dry-run",
+                "--tasks", "sst-2", "--students", "FFN Hash25 (K=2500)", "RNN BPE100"])
+    assert "sst-2: 4 of 20 runs chosen" in capsys.readouterr().out
+
+
 def test_entries_from_records_are_percent_means_over_seeds(study):
     """Per-seed records become one entry per student, alpha and variant, in percent, marked on the skyline."""
     records = [{"command": "compress", "task": "sst-2", "setting_id": f"{name}{alpha}",

@@ -80,6 +80,43 @@ def test_elman_backward_direction_starts_at_each_rows_last_real_token():
         assert torch.allclose(encoder(x, torch.ones(1, 3, dtype=torch.bool)), encoder(padded, mask), atol=1e-7)
 
 
+def test_int8_rnn_computes_the_float_rnn_with_int8_weights_whatever_the_batch(tmp_path):
+    """The default int8 Elman RNN keeps its state in float: its sentence features are those of the int8-weight
+    reference that the C and ONNX exports compute, whatever the other sentences of the batch."""
+    from featherweight.export.weights import int8_reference_model
+    from featherweight.quantized import WeightInt8Linear
+
+    model, tokenizer, meta = tiny_student("rnn", "char", tmp_path)
+    config = QuantizeConfig()
+    quantized = quantize(model, config)
+    assert isinstance(quantized.encoder.forward_hh, WeightInt8Linear)
+    save_student(tmp_path / "q", quantized, tokenizer, {**meta, "variant": "quantized", "quantization": config.to_dict()})
+    reference = int8_reference_model(load_student(tmp_path / "q"))
+    texts = TEXTS[:12]
+    with torch.no_grad():
+        together = quantized.features(_encoded(tokenizer, texts))  # (B, 2H) pooled RNN states
+        alone = torch.cat([quantized.features(_encoded(tokenizer, [text])) for text in texts])
+        assert torch.allclose(together, reference.features(_encoded(tokenizer, texts)), atol=1e-6, rtol=0)
+        assert not torch.allclose(together, model.features(_encoded(tokenizer, texts)), atol=1e-6)  # int8 weights
+    assert torch.allclose(together, alone, atol=1e-6, rtol=0)
+
+
+def test_rnn_artifacts_saved_before_the_elman_activations_setting_reload_with_dynamic_steps(tmp_path):
+    """An int8 RNN artifact whose saved settings lack elman_activations was made with dynamic int8 steps."""
+    from featherweight.quantized import DynamicInt8Linear
+
+    model, tokenizer, meta = tiny_student("rnn", "hash", tmp_path)
+    config = QuantizeConfig(elman_activations="dynamic-int8")
+    saved = {key: value for key, value in config.to_dict().items() if key != "elman_activations"}
+    save_student(tmp_path / "old", quantize(model, config), tokenizer,
+                 {**meta, "variant": "quantized", "quantization": saved})
+    loaded = load_student(tmp_path / "old")
+    assert isinstance(loaded.model.encoder.backward_ih, DynamicInt8Linear)
+    ids = _encoded(tokenizer, TEXTS[:8])
+    with torch.no_grad():
+        assert torch.equal(loaded.model(ids), quantize(model, config)(ids))
+
+
 def test_embedding_rows_are_int8_with_one_scale_each_and_padding_stays_zero():
     """Embeddings quantize weight-only per row: int8 values, a float scale per row, row 0 exactly zero."""
     torch.manual_seed(0)

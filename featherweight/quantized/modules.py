@@ -75,8 +75,8 @@ class HalfEmbedding(nn.Module):
         return self.weight[ids].float()
 
 
-class DynamicInt8Linear(_Derived):
-    """nn.Linear with int8 weights (per output row) whose input is quantized on the fly at each call."""
+class _Int8Linear(_Derived):
+    """Storage shared by the int8 Linear layers: int8 weights with one scale per output row, float bias."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__()
@@ -86,12 +86,16 @@ class DynamicInt8Linear(_Derived):
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
 
     @classmethod
-    def from_float(cls, linear: nn.Linear) -> DynamicInt8Linear:
+    def from_float(cls, linear: nn.Linear):
         module = cls(linear.in_features, linear.out_features, linear.bias is not None)
         module.weight, module.weight_scale = backend.symmetric_int8(linear.weight)
         if linear.bias is not None:
             module.bias = linear.bias.detach().float().clone()
         return module
+
+
+class DynamicInt8Linear(_Int8Linear):
+    """nn.Linear with int8 weights (per output row) whose input is quantized on the fly at each call."""
 
     def _build(self):
         return backend.pack_linear(self.weight, self.weight_scale, self.bias)
@@ -101,6 +105,23 @@ class DynamicInt8Linear(_Derived):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 dynamic"
+
+
+class WeightInt8Linear(_Int8Linear):
+    """nn.Linear with int8 weights (per output row) and float activations: y = x (q * scale)^T + b.
+
+    Unlike DynamicInt8Linear, a row's output never depends on the other rows of its batch (no per-call
+    activation scale), which is what a recurrent cell run at every step needs, and what the C export computes.
+    """
+
+    def _build(self):
+        return self.weight.float() * self.weight_scale[:, None]  # (out, in) dequantized once, then reused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self._backend(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights, float activations"
 
 
 class DynamicInt8LSTM(_Derived):
