@@ -159,6 +159,15 @@ def speed(args) -> None:
     print(json.dumps(result, indent=2))
 
 
+def _teacher_summary(teacher: str) -> dict | None:
+    """Epochs and dev / held-out accuracy of a teacher fine-tuned by `featherweight finetune`, when recorded."""
+    path = Path(teacher).parent / "summary.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    return {key: summary.get(key) for key in ("teacher", "epochs", "dev_accuracy", "heldout_accuracy")}
+
+
 def full(args) -> None:
     from featherweight.soft_targets import SoftTargetConfig, soft_targets
 
@@ -181,6 +190,7 @@ def full(args) -> None:
         "candidate_source": summary["candidate_source"],
         "mlm": None if args.glove_only else describe_mlm(args.mlm),
         "teacher": args.teacher,
+        "teacher_summary": _teacher_summary(args.teacher),
         "label_distribution": label_distributions(train.labels, targets.for_rows(augmented), "sst-2",
                                                   augmented_source_labels=augmented.labels),
         "augment_seconds": summary["seconds"],

@@ -31,6 +31,8 @@ def test_study_grids_hold_the_planned_runs(study, tmp_path):
     assert {(c.student_arch, c.embedding_type, c.embedding_dim, c.hash_buckets) for c in sst2 if
             c.embedding_type == "hash"} == {("bilstm", "hash", 100, 5000), ("rnn", "hash", 100, 5000),
                                            ("ffn", "hash", 25, 5000), ("ffn", "hash", 25, 2500)}
+    assert {c.learning_rate for c in sst2 if c.student_arch in ("rnn", "ffn")} == {1e-3}  # --adam-learning-rate
+    assert {c.learning_rate for c in sst2 if c.student_arch == "bilstm"} == {None}  # AdaDelta preset, lr 1
     for task in ("qqp", "mnli"):
         pair = expand(study.study_grid(task, args))
         assert len(pair) == 3 * 2 * 3 and all(c.augmented_file is None and c.data.task == task for c in pair)
