@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="students trained at once (one thread each)")
-    parser.add_argument("--soft-targets", default=str(ROOT / "bench" / "results" / "soft_targets" / "sst-2-train.npz"),
+    parser.add_argument("--soft-targets", default=str(RESULTS / "soft_targets" / "sst-2-train.npz"),
                         help="the teacher's saved train logits (committed by bench/teacher.py); '' to label with "
                              "the teacher under --work-dir")
     parser.add_argument("--train", nargs="*", default=None, metavar="NAME",
@@ -80,19 +80,20 @@ def main() -> None:
 
     results, pending, reused = [], [], []
     for student in STUDENTS:
+        label = student_label(*student)
         paths = [Path(config.output_dir) / "summary.json" for key, config in jobs if key == student]
         if not all(path.is_file() for path in paths):
-            if student_label(*student) in earlier:  # measured by an earlier run whose work dir is gone
-                results.append(earlier[student_label(*student)])
-                reused.append(student_label(*student))
+            if label in earlier:  # measured by an earlier run whose work dir is gone
+                results.append(earlier[label])
+                reused.append(label)
             else:
-                pending.append(student_label(*student))
+                pending.append(label)
             continue
         runs = [json.loads(path.read_text()) for path in paths]
         accuracies = [100 * run["dev_accuracy"] for run in runs]
         arch, embedding, dim, buckets = student
         results.append({
-            "name": student_label(arch, embedding, dim, buckets), "arch": arch, "embedding": embedding, "dim": dim,
+            "name": label, "arch": arch, "embedding": embedding, "dim": dim,
             "hash_buckets": buckets, "alpha": args.alpha, "augmented": False,
             "seeds": list(THESIS_SEEDS[:args.seeds]),
             "dev_accuracy_mean": statistics.mean(accuracies),
@@ -108,7 +109,7 @@ def main() -> None:
             "workers": args.workers, "epochs": args.epochs, "patience": args.patience,
             "wall_seconds": time.perf_counter() - began, "date": time.strftime("%Y-%m-%d"),
             "pending_students": pending, "rows_kept_from_earlier_runs": reused}
-    (ROOT / "bench" / "results" / "distill_sst2_meta.json").write_text(json.dumps(meta, indent=2))
+    (RESULTS / "distill_sst2_meta.json").write_text(json.dumps(meta, indent=2))
     table = markdown_table(results, teacher)
     if pending:
         table += f"\nNot yet run: {', '.join(pending)}.\n"

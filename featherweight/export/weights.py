@@ -120,7 +120,8 @@ def int8_reference_model(student, weights: dict | None = None):
     """The float student architecture computing with the int8 weights: the PyTorch int8 reference of the exports.
 
     Weight-only: activations stay float, as in the C code and the ONNX `weights` graph. (A quantized
-    artifact's own model also quantizes activations on the fly, so it is close to this, not equal.)
+    artifact's own model also quantizes the LSTM's and the classifier's activations on the fly, so it is
+    close to this, not equal; its default Elman RNN keeps a float state and computes this encoder exactly.)
     """
     import torch
 
