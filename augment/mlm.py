@@ -6,10 +6,14 @@ token; copies are sorted by length and run `batch_size` at a time, and the LM he
 only at the masked positions (for BERT- and RoBERTa-style models; others run the whole model).
 With `mask_group` G > 1, one copy masks up to G words of a text at once (spread apart), which
 runs about G times fewer copies but gives each prediction less context: an approximation of the
-paper's one-mask-per-pass method, off by default.
+paper's one-mask-per-pass method, off by default. With `precision="bfloat16"` the encoder runs under
+bfloat16 autocast (the LM head stays float32): the same model and masking, several times faster on
+CPUs with AMX or AVX512-BF16 and on GPUs, but scores rounded, so a near-tie at rank K can swap; exact
+float32 is the default.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -23,6 +27,7 @@ from featherweight.fingerprint import path_sha256
 logger = logging.getLogger(__name__)
 
 _HEADS = ("cls", "lm_head")  # the LM head's attribute in BERT- and RoBERTa-family masked LMs
+PRECISIONS = ("float32", "bfloat16")
 
 
 def piece_words(tokenizer, size: int) -> np.ndarray:
@@ -58,6 +63,15 @@ def single_piece_positions(encoding, index: int, words: list[Word]) -> dict[int,
     return found
 
 
+def autocast(precision: str, device: str = "cpu"):
+    """The context a masked LM's encoder runs in: nothing for float32, bf16 autocast for bfloat16."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}.")
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
 def mlm_identity(name_or_path: str) -> dict:
     """What the candidates depend on: a local model's content hash, or a hub name (not content-pinned)."""
     path = Path(name_or_path)
@@ -70,7 +84,7 @@ class MaskedLM:
     """Top-K masked-LM candidates of single-piece words, batched over many masked copies."""
 
     def __init__(self, model, tokenizer, *, k: int, batch_size: int = 128, max_length: int = 128,
-                 mask_group: int = 1, device: str = "cpu", name: str = "model"):
+                 mask_group: int = 1, precision: str = "float32", device: str = "cpu", name: str = "model"):
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"The masked LM {name} has a slow tokenizer; batched augmentation needs character "
                              f"offsets from a fast (Rust) tokenizer. Save the model with a tokenizer.json.")
@@ -78,7 +92,8 @@ class MaskedLM:
             raise ValueError(f"The tokenizer of {name} has no mask token; pass a masked language model.")
         self.model, self.tokenizer = model.eval().to(device), tokenizer
         self.k, self.batch_size, self.max_length, self.device, self.name = k, batch_size, max_length, device, name
-        self.mask_group = mask_group
+        autocast(precision)  # refuses an unknown precision now, not at the first batch
+        self.mask_group, self.precision = mask_group, precision
         output = model.get_output_embeddings()
         self.words = piece_words(tokenizer, output.weight.shape[0] if output is not None else model.config.vocab_size)
         base = getattr(model, model.base_model_prefix, None)
@@ -131,6 +146,10 @@ class MaskedLM:
 
     def _top_k(self, sequences: list[list[int]], positions: list[list[int]]) -> np.ndarray:
         """(masks, K) ids of the K highest-scoring pieces at each masked position, copy by copy."""
+        return self._scores(sequences, positions).topk(self.k, dim=-1).indices.cpu().numpy()
+
+    def _scores(self, sequences: list[list[int]], positions: list[list[int]]) -> torch.Tensor:
+        """(masks, V) float32 LM scores at each masked position, copy by copy."""
         width = max(len(s) for s in sequences)
         ids = torch.full((len(sequences), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
         attention = torch.zeros((len(sequences), width), dtype=torch.long)
@@ -144,8 +163,11 @@ class MaskedLM:
         with torch.inference_mode():
             if self._split:
                 base, head = self._split
-                hidden = base(input_ids=ids, attention_mask=attention).last_hidden_state  # (B, T, H)
-                logits = head(hidden[rows, where])  # (masks, V): the head only where it is needed
-            else:
-                logits = self.model(input_ids=ids, attention_mask=attention).logits[rows, where]
-            return logits.topk(self.k, dim=-1).indices.cpu().numpy()
+                with self._autocast():
+                    hidden = base(input_ids=ids, attention_mask=attention).last_hidden_state  # (B, T, H)
+                return head(hidden[rows, where].float())  # (masks, V): the head only where it is needed
+            with self._autocast():
+                return self.model(input_ids=ids, attention_mask=attention).logits[rows, where].float()
+
+    def _autocast(self):
+        return autocast(self.precision, self.device)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from featherweight.augment.glove import GloveTable
-from featherweight.augment.mlm import piece_words, single_piece_positions
+from featherweight.augment.mlm import autocast, piece_words, single_piece_positions
 from featherweight.augment.sample import Slot
 from featherweight.augment.words import candidate_words, clean_candidates, match_case
 
@@ -19,8 +19,11 @@ from featherweight.augment.words import candidate_words, clean_candidates, match
 class PerWordCandidates:
     """`find_candidates` done the reference's way: one masked-LM pass or one GloVe scan per word."""
 
-    def __init__(self, table: GloveTable, k: int, model=None, tokenizer=None, max_length: int = 128):
+    def __init__(self, table: GloveTable, k: int, model=None, tokenizer=None, max_length: int = 128,
+                 precision: str = "float32"):
         self.table, self.k, self.model, self.tokenizer, self.max_length = table, k, model, tokenizer, max_length
+        self.precision = precision
+        autocast(precision)  # refuses an unknown precision
         self._row = {word: index for index, word in enumerate(table.words)}
         norms = np.linalg.norm(table.vectors, axis=1, keepdims=True)
         self._unit = table.vectors / np.maximum(norms, 1e-12)
@@ -52,9 +55,9 @@ class PerWordCandidates:
             return None
         ids = torch.tensor(encoding["input_ids"])
         ids[0, position] = self.tokenizer.mask_token_id
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision):
             logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits  # (1, T, V)
-        top = torch.argsort(logits[0, position], descending=True)[:self.k].numpy()
+        top = torch.argsort(logits[0, position].float(), descending=True)[:self.k].numpy()
         return clean_candidates(self.words[top], word.text)
 
     def _glove(self, word: str) -> tuple[str, ...]:

@@ -15,12 +15,13 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from featherweight.augment.candidates import find_candidates
 from featherweight.augment.glove import GloveNeighbours, load_glove
-from featherweight.augment.mlm import MaskedLM, mlm_identity
+from featherweight.augment.mlm import PRECISIONS, MaskedLM, mlm_identity
 from featherweight.augment.sample import augment_rows, row_digest
 from featherweight.data import DataConfig, DataError, TaskData, load_splits, read_task_file, task_directory
 from featherweight.fingerprint import file_sha256
@@ -51,6 +52,7 @@ class AugmentConfig:
     batch_size: int = 128  # masked copies per forward pass
     max_length: int = 128  # masked-LM input pieces; words beyond it use GloVe
     mask_group: int = 1  # >1: mask up to this many words per copy (faster, approximate); 1 = the paper
+    mlm_precision: Literal["float32", "bfloat16"] = "float32"  # "bfloat16": encoder under bf16 autocast (faster on AMX CPUs / GPUs, rounded)
     shard_rows: int = 2000  # source rows per resumable shard
     max_rows: int | None = None  # augment only the first N source rows (quick runs)
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", ...
@@ -67,6 +69,8 @@ class AugmentConfig:
         for name in ("samples", "top_k", "batch_size", "shard_rows", "max_length", "mask_group"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+        if self.mlm_precision not in PRECISIONS:
+            raise ValueError(f"mlm_precision must be one of {list(PRECISIONS)}, got {self.mlm_precision!r}.")
         if self.glove_vocab <= self.top_k:
             raise ValueError(f"glove_vocab ({self.glove_vocab}) must exceed top_k ({self.top_k}).")
         if self.max_rows is not None and self.max_rows < 1:
@@ -99,6 +103,7 @@ def augment(config: AugmentConfig) -> dict:
     if config.mlm:
         mlm = MaskedLM.load(config.mlm, k=config.top_k, batch_size=config.batch_size,
                             max_length=config.max_length, mask_group=config.mask_group,
+                            precision=config.mlm_precision,
                             device=_device(config.device))
     else:
         logger.warning(GLOVE_ONLY_NOTE)

@@ -6,7 +6,9 @@ bench/train_mlm_head.py, or any masked LM via --mlm):
 writes bench/results/augment_sst2.json. Both methods augment the same SST-2 train sentences with
 the same masked LM, GloVe table and settings (model loading excluded); the per-word method can be
 timed on a prefix (--per-word-sentences) since it is the slow one; a rate is a rate. The two
-methods' candidates are compared on that prefix.
+methods' candidates are compared on that prefix. Each method runs in float32 and in bfloat16
+(encoder under bf16 autocast; --precisions); the headline speedup is the fastest batched run against
+the per-word method in float32, and by_precision gives each precision against itself.
 
 Full run (long: augments all SST-2 train rows, then labels them with the teacher, both resumable):
     python bench/augment.py --full --n 20 --teacher bench/work/teacher-sst-2/best
@@ -78,6 +80,10 @@ def overlap(exact: dict, other: dict) -> float:
     return float(np.mean(scores)) if scores else 1.0
 
 
+def rate(sentences: int, spent: dict, kind: str = "wall") -> float:
+    return sentences / spent[kind]
+
+
 def speed(args) -> None:
     load_at_start = os.getloadavg()[0]
     task = get_task("sst-2")
@@ -87,70 +93,106 @@ def speed(args) -> None:
     texts, keys = rows.texts_a[20:], rows.line_numbers[20:].tolist()
     warm_texts = rows.texts_a[:20]
     table = load_glove(None, args.glove_vocab)
-    mlm = MaskedLM.load(args.mlm, k=args.top_k, batch_size=args.batch_size)
-    per_word = PerWordCandidates(table, args.top_k, mlm.model, mlm.tokenizer)
     n_per_word = min(args.per_word_sentences or len(texts), len(texts))
+    prefix = texts[:n_per_word]
+    glove = lambda: GloveNeighbours(table, args.top_k)
 
-    find_candidates(warm_texts, GloveNeighbours(table, args.top_k), mlm)  # warm-up, not timed
-    per_word.find(warm_texts[:5])
-    counts = Counter()
-    print(f"batched: {len(texts)} sentences ...", flush=True)
-    batched_s, batched_slots, batched_variants = timed(
-        lambda t: find_candidates(t, GloveNeighbours(table, args.top_k), mlm, counts), texts, keys, args)
-    print(f"  {len(texts) / batched_s['wall']:.1f} sentences/s; per-word: {n_per_word} sentences ...", flush=True)
-    per_word_s, per_word_slots, per_word_variants = timed(per_word.find, texts[:n_per_word], keys[:n_per_word], args)
-    print(f"  {n_per_word / per_word_s['wall']:.2f} sentences/s; GloVe only ...", flush=True)
+    methods = {}  # precision -> {"batched": ..., "per_word": ...}: seconds, candidates, counts
+    base = MaskedLM.load(args.mlm, k=args.top_k, batch_size=args.batch_size)
+    for precision in args.precisions:
+        mlm = MaskedLM(base.model, base.tokenizer, k=args.top_k, batch_size=args.batch_size, precision=precision,
+                       name=args.mlm)
+        per_word = PerWordCandidates(table, args.top_k, mlm.model, mlm.tokenizer, precision=precision)
+        find_candidates(warm_texts, glove(), mlm)  # warm-up, not timed
+        per_word.find(warm_texts[:5])
+        counts = Counter()
+        print(f"{precision} batched: {len(texts)} sentences ...", flush=True)
+        batched_s, batched_slots, batched_variants = timed(lambda t: find_candidates(t, glove(), mlm, counts),
+                                                           texts, keys, args)
+        print(f"  {rate(len(texts), batched_s):.1f} sentences/s; per-word: {n_per_word} sentences ...", flush=True)
+        per_word_s, per_word_slots, per_word_variants = timed(per_word.find, prefix, keys[:n_per_word], args)
+        print(f"  {rate(n_per_word, per_word_s):.2f} sentences/s", flush=True)
+        methods[precision] = {"batched": (batched_s, batched_slots, batched_variants, counts),
+                              "per_word": (per_word_s, per_word_slots, per_word_variants)}
+
+    print("GloVe only ...", flush=True)
     glove_counts = Counter()
-    glove_s, _, glove_variants = timed(
-        lambda t: find_candidates(t, GloveNeighbours(table, args.top_k), None, glove_counts), texts, keys, args)
+    glove_s, _, glove_variants = timed(lambda t: find_candidates(t, glove(), None, glove_counts), texts, keys, args)
     grouped = None
     if args.mask_group > 1:
-        print(f"  {len(texts) / glove_s['wall']:.1f} sentences/s; batched, {args.mask_group} masks per copy ...", flush=True)
-        grouped_mlm = MaskedLM(mlm.model, mlm.tokenizer, k=args.top_k, batch_size=args.batch_size,
+        print(f"  {rate(len(texts), glove_s):.1f} sentences/s; batched, {args.mask_group} masks per copy ...", flush=True)
+        grouped_mlm = MaskedLM(base.model, base.tokenizer, k=args.top_k, batch_size=args.batch_size,
                                mask_group=args.mask_group, name=args.mlm)
         grouped_counts = Counter()
         grouped_s, grouped_slots, _ = timed(
-            lambda t: find_candidates(t, GloveNeighbours(table, args.top_k), grouped_mlm, grouped_counts), texts, keys, args)
-        grouped = {"mask_group": args.mask_group,
-                   "sentences_per_second": round(len(texts) / grouped_s["wall"], 2),
-                   "speedup_over_per_word": round((len(texts) / grouped_s["wall"]) / (n_per_word / per_word_s["wall"]), 1),
-                   "speedup_over_per_word_cpu": round((len(texts) / grouped_s["cpu"]) / (n_per_word / per_word_s["cpu"]), 1),
-                   "mean_candidate_overlap_with_exact": round(overlap(batched_slots, grouped_slots), 3),
+            lambda t: find_candidates(t, glove(), grouped_mlm, grouped_counts), texts, keys, args)
+        reference_s = methods["float32"]["per_word"][0] if "float32" in methods else None
+        grouped = {"mask_group": args.mask_group, "precision": "float32",
+                   "sentences_per_second": round(rate(len(texts), grouped_s), 2),
+                   "speedup_over_float32_per_word": None if reference_s is None else
+                   round(rate(len(texts), grouped_s) / rate(n_per_word, reference_s), 1),
+                   "mean_candidate_overlap_with_exact": round(overlap(
+                       methods["float32" if "float32" in methods else args.precisions[0]]["batched"][1], grouped_slots), 3),
                    "seconds": {kind: round(value, 1) for kind, value in grouped_s.items()},
                    "counts": dict(grouped_counts),
                    "note": "approximate: several words masked per copy (less context); not the paper's method"}
 
-    same = [batched_slots[t] == per_word_slots[t] for t in dict.fromkeys(texts[:n_per_word])]
-    prefix = texts[:n_per_word]  # redraw on the prefix alone: de-duplication then covers the same rows
-    batched_prefix = augment_rows([(t,) for t in prefix], keys[:n_per_word], batched_slots, samples=args.samples,
-                                  p=args.p, seed=args.seed, seen={row_digest((t,)) for t in prefix})
+    def summary(precision: str) -> dict:
+        """One precision's batched and per-word rates, and whether the two agree on the timed prefix."""
+        batched_s, batched_slots, _, counts = methods[precision]["batched"]
+        per_word_s, per_word_slots, per_word_variants = methods[precision]["per_word"]
+        same = [batched_slots[t] == per_word_slots[t] for t in dict.fromkeys(prefix)]
+        redrawn = augment_rows([(t,) for t in prefix], keys[:n_per_word], batched_slots, samples=args.samples,
+                               p=args.p, seed=args.seed, seen={row_digest((t,)) for t in prefix})
+        return {"batched_sentences_per_second": round(rate(len(texts), batched_s), 2),
+                "per_word_sentences_per_second": round(rate(n_per_word, per_word_s), 3),
+                "speedup": round(rate(len(texts), batched_s) / rate(n_per_word, per_word_s), 1),
+                "per_cpu_second": {"batched": round(rate(len(texts), batched_s, "cpu"), 2),
+                                   "per_word": round(rate(n_per_word, per_word_s, "cpu"), 3),
+                                   "speedup": round(rate(len(texts), batched_s, "cpu")
+                                                    / rate(n_per_word, per_word_s, "cpu"), 1)},
+                "identical_candidates_on_timed_prefix": round(float(np.mean(same)), 4),
+                "identical_variants_on_timed_prefix": redrawn == per_word_variants,
+                "seconds": {name: {kind: round(value, 1) for kind, value in spent.items()}
+                            for name, spent in (("batched", batched_s), ("per_word", per_word_s))},
+                "variants": len(methods[precision]["batched"][2]), "batched_counts": dict(counts)}
+
+    by_precision = {precision: summary(precision) for precision in methods}
+    fastest = max(methods, key=lambda p: by_precision[p]["batched_sentences_per_second"])
+    reference = "float32" if "float32" in methods else fastest  # the reference code's precision
+    headline_batched = by_precision[fastest]["batched_sentences_per_second"]
+    headline_per_word = by_precision[reference]["per_word_sentences_per_second"]
+    agreement = None
+    if {"float32", "bfloat16"} <= set(methods):
+        exact, rounded = methods["float32"]["batched"][1], methods["bfloat16"]["batched"][1]
+        agreement = {"identical_candidate_lists": round(float(np.mean([exact[t] == rounded[t] for t in exact])), 4),
+                     "mean_candidate_overlap": round(overlap(exact, rounded), 4)}
     result = {
         "task": "sst-2",
         "sentences": len(texts),
-        "batched_sentences_per_second": round(len(texts) / batched_s["wall"], 2),
-        "per_word_sentences_per_second": round(n_per_word / per_word_s["wall"], 3),
-        "speedup": round((len(texts) / batched_s["wall"]) / (n_per_word / per_word_s["wall"]), 1),
-        "glove_only_sentences_per_second": round(len(texts) / glove_s["wall"], 1),
-        "per_cpu_second": {"batched": round(len(texts) / batched_s["cpu"], 2),
-                           "per_word": round(n_per_word / per_word_s["cpu"], 3),
-                           "speedup": round((len(texts) / batched_s["cpu"]) / (n_per_word / per_word_s["cpu"]), 1),
-                           "glove_only": round(len(texts) / glove_s["cpu"], 1)},
+        "batched_sentences_per_second": headline_batched,
+        "batched_precision": fastest,
+        "per_word_sentences_per_second": headline_per_word,
+        "per_word_precision": reference,
+        "speedup": round(headline_batched / headline_per_word, 1),
+        "glove_only_sentences_per_second": round(rate(len(texts), glove_s), 1),
         "mlm": describe_mlm(args.mlm),
+        "by_precision": by_precision,
+        "bfloat16_vs_float32_batched": agreement,
         "batched_grouped_masks": grouped,
         "per_word_sentences_timed": n_per_word,
-        "identical_candidates_on_timed_prefix": round(float(np.mean(same)), 4),
-        "identical_variants_on_timed_prefix": batched_prefix == per_word_variants,
-        "seconds": {name: {kind: round(value, 1) for kind, value in spent.items()}
-                    for name, spent in (("batched", batched_s), ("per_word", per_word_s), ("glove_only", glove_s))},
-        "variants": {"batched": len(batched_variants), "glove_only": len(glove_variants)},
-        "batched_counts": dict(counts), "glove_only_counts": dict(glove_counts),
+        "glove_only": {"seconds": {kind: round(value, 1) for kind, value in glove_s.items()},
+                       "variants": len(glove_variants), "counts": dict(glove_counts)},
         "settings": {"p": args.p, "N": args.samples, "K": args.top_k, "glove_vocab": args.glove_vocab,
                      "batch_size": args.batch_size, "seed": args.seed},
-        "method_notes": ("batched: one masked copy per single-piece word, copies sorted by length, "
-                         f"{args.batch_size} per forward pass, LM head only at the masked positions, GloVe "
+        "method_notes": ("batched: one masked copy per single-piece word (the paper's masking), copies sorted by "
+                         f"length, {args.batch_size} per forward pass, LM head only at the masked positions, GloVe "
                          "neighbours of all words in blocked matrix products; per-word: one batch-size-1 forward "
                          "pass of the whole model per word and one full GloVe scan and sort per word, as the "
-                         "TinyBERT reference code does. Model loading is not timed."),
+                         "TinyBERT reference code does. bfloat16: the same model's encoder under bf16 autocast "
+                         "(AMX on this CPU), LM head float32. The headline speedup is the fastest batched precision "
+                         "against the per-word method in float32, the reference code's precision; by_precision "
+                         "gives each precision against itself. Model loading is not timed."),
         "machine": machine(args.threads, load_at_start),
         "command": " ".join([Path(sys.executable).name] + sys.argv),
     }
@@ -218,6 +260,8 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=15)
     parser.add_argument("--glove-vocab", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--precisions", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"],
+                        help="masked-LM precisions to time, each for both methods")
     parser.add_argument("--mask-group", type=int, default=4,
                         help="also time the approximate batched mode with up to G masks per copy (0: skip)")
     parser.add_argument("--threads", type=int, default=1,

@@ -125,8 +125,9 @@ def markdown_table(results: list[dict], teacher: dict | None, args) -> str:
     lines = ["# SST-2 pruning and quantization: Featherweight vs the thesis (Table 7.5)", "",
              "Cells: dev accuracy % (mean of the seeds) / MB, where MB = 10^6 bytes of real gzip -9 of "
              "model.safetensors. Pruning: one-shot local top-V, thesis Table 6.3 targets (LSTM 50%, RNN 10%, Linear "
-             "12.5%, hash 0%, char 30%, BPE 40%). Quantization: int8 embeddings per row, dynamic int8 LSTM / "
-             f"Elman RNN, {args.classifier_quantization} int8 classifier, hash importance weights fp16. "
+             "12.5%, hash 0%, char 30%, BPE 40%). Quantization: int8 embeddings per row, LSTM / Elman RNN with "
+             f"int8 weights and a float state, {args.classifier_quantization} int8 classifier, hash importance "
+             "weights fp16. "
              "Thesis MB are its zipped state dicts (the thesis called them gzip).", ""]
     if teacher:
         lines += [f"Teacher: {teacher['gzip_bytes'] / 1e6:.1f} MB ({teacher['measure']}), "

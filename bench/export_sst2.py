@@ -9,11 +9,12 @@ PyTorch int8 model's labels, median latency per sentence at batch 1 (text in, lo
 tokenisation included, one thread), bytes; C entries add Cortex-M4 flash and RAM. The teacher's
 latency is one more entry.
 
-"PyTorch int8" is the student's quantized artifact (featherweight.quantize: int8 rows, dynamic int8
-LSTM / Elman / classifier, fp16 hash importance): <student>-quantized beside it when the compression
-benchmark made one, else the default QuantizeConfig applied here. The int8 ONNX `weights` graph and
-the C code are exported from that artifact, so they hold its very int8 weights; they keep activations
-in float, which is where their logits differ from PyTorch's dynamic int8 kernels.
+"PyTorch int8" is the student's quantized artifact (featherweight.quantize defaults: int8 rows, LSTM /
+Elman RNN with int8 weights and a float state, dynamic int8 classifier, fp16 hash importance):
+<student>-quantized beside it when the compression benchmark made one, else the default QuantizeConfig
+applied here. The int8 ONNX `weights` graph and the C code are exported from that artifact, so they
+hold its very int8 weights; they keep every activation in float, so their logits differ from
+PyTorch's only by the dynamic int8 classifier's rounding.
 """
 from __future__ import annotations
 

@@ -219,6 +219,9 @@ def _optimizer(model, settings: dict):
 def _train(model, training: TrainingSet, heldout, settings: dict, config: DistillConfig, pruner_factory=None):
     """Epochs of length-bucketed batches; keeps a copy of the weights with the best held-out accuracy.
 
+    Equal accuracies are told apart by the held-out cross-entropy: a student still predicting the
+    majority class while its loss falls is learning, not stale (small pair sets start like that).
+
     With a pruner (`pruner_factory(model, total_steps)`: `.step()` after each optimizer step, `.complete` once
     the target sparsity is reached), only epochs that end at the target sparsity are candidates, and patience
     starts counting from the first of them.
@@ -231,7 +234,8 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
     optimizer = _optimizer(model, settings)
     heldout_data, heldout_encoded = heldout
     history, epoch_seconds = [], []
-    best_state, best_score, stale = copy.deepcopy(model.state_dict()), -1.0, 0
+    best_state, best, stale = copy.deepcopy(model.state_dict()), (-1.0, -np.inf), 0  # (accuracy, -loss)
+    heldout_labels = torch.as_tensor(heldout_data.labels)
     labels = torch.as_tensor(training.labels)
     teacher = None if training.teacher_logits is None else torch.as_tensor(training.teacher_logits)
     for epoch in range(config.epochs):
@@ -251,17 +255,19 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
                 pruner.step()
             total += loss.item()
         epoch_seconds.append(time.perf_counter() - began)
-        score = split_metrics(config.data.spec, predict_encoded(model, heldout_encoded).argmax(1),
-                              heldout_data.labels)["accuracy"]
+        heldout_logits = predict_encoded(model, heldout_encoded)
+        score = split_metrics(config.data.spec, heldout_logits.argmax(1), heldout_data.labels)["accuracy"]
+        heldout_loss = F.cross_entropy(torch.as_tensor(heldout_logits), heldout_labels).item()
         history.append({"epoch": epoch + 1, "loss": total / len(batches), "heldout_accuracy": score,
-                        "seconds": epoch_seconds[-1]})
-        report(f"{config.name} epoch {epoch + 1}: loss {total / len(batches):.4f}, held-out accuracy {score:.4f}")
+                        "heldout_loss": heldout_loss, "seconds": epoch_seconds[-1]})
+        report(f"{config.name} epoch {epoch + 1}: loss {total / len(batches):.4f}, held-out accuracy {score:.4f}, "
+               f"held-out loss {heldout_loss:.4f}")
         if pruner is not None and not pruner.complete:
             continue  # not yet at the target sparsity: not a candidate
-        if score > best_score:
-            best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
+        if (score, -heldout_loss) > best:
+            best_state, best, stale = copy.deepcopy(model.state_dict()), (score, -heldout_loss), 0
         else:
             stale += 1
             if stale >= config.patience:
                 break
-    return history, best_state, best_score, epoch_seconds
+    return history, best_state, best[0], epoch_seconds

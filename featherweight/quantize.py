@@ -1,10 +1,14 @@
 """Quantize a trained student to int8 for CPU inference, and rebuild a quantized skeleton to load one.
 
 Thesis recipe (Section 6): embeddings 8-bit per row (weight-only), LSTM dynamic int8, Elman RNN through
-our step-by-step ElmanEncoder with int8 Linear layers (float activations by default: dynamic int8
-activations re-quantize the state at every step with a scale taken over the whole batch, so a sentence's
-label would depend on its batch mates and drift over ~100 character steps), classifier dynamic or static int8
-(static scales calibrated on the held-out train slice, never dev), hash importance weights in float16.
+our step-by-step ElmanEncoder with int8 Linear layers, classifier dynamic or static int8 (static scales
+calibrated on the held-out train slice, never dev), hash importance weights in float16.
+Our default differs in one way: the recurrent encoders keep float activations (int8 weights, float
+state). Dynamic int8 activations re-quantize the state at every step with a scale taken over the whole
+batch, so a sentence's label would depend on its batch mates and drift over ~100 character steps; and
+float activations are what the C export computes. `lstm_activations="dynamic-int8"` and
+`elman_activations="dynamic-int8"` give the thesis's encoders; `classifier_quantization="weight-only"`
+makes the classifier batch-independent too (the C export's numerics end to end).
 The quantized layers live in featherweight.quantized; only its backend module touches torch.ao.
 """
 from __future__ import annotations
@@ -19,7 +23,7 @@ from torch import nn
 
 from featherweight.config_io import from_known_fields
 from featherweight.quantized import (DynamicInt8Linear, DynamicInt8LSTM, ElmanEncoder, HalfEmbedding,
-                                     Int8RowEmbedding, StaticInt8Classifier, WeightInt8Linear, quiet)
+                                     Int8RowEmbedding, StaticInt8Classifier, WeightInt8Linear, WeightInt8LSTM, quiet)
 
 CALIBRATION_HELP = ("Static classifier quantization needs calibration batches from the held-out train slice "
                     "(never dev): pass calibration=calibration_batches(encode_data(tokenizer, "
@@ -32,15 +36,16 @@ class QuantizeConfig:
 
     embedding_quantization: Literal["int8-row", "none"] = "int8-row"  # weight-only, one scale per row
     encoder_quantization: Literal["dynamic-int8", "none"] = "dynamic-int8"  # LSTM / Elman RNN weights
+    lstm_activations: Literal["float", "dynamic-int8"] = "float"  # LSTM: int8 weights, float state
     elman_activations: Literal["float", "dynamic-int8"] = "float"  # Elman RNN steps: int8 weights, float state
-    classifier_quantization: Literal["dynamic", "static", "none"] = "dynamic"
+    classifier_quantization: Literal["dynamic", "static", "weight-only", "none"] = "dynamic"
     hash_importance_dtype: Literal["float16", "float32"] = "float16"  # thesis: hash scalars in fp16
     calibration_rows: int = 4096  # the pipeline calibrates static scales on the first rows of the held-out slice
 
     def __post_init__(self):
         choices = {"embedding_quantization": ("int8-row", "none"), "encoder_quantization": ("dynamic-int8", "none"),
-                   "elman_activations": ("float", "dynamic-int8"),
-                   "classifier_quantization": ("dynamic", "static", "none"),
+                   "lstm_activations": ("float", "dynamic-int8"), "elman_activations": ("float", "dynamic-int8"),
+                   "classifier_quantization": ("dynamic", "static", "weight-only", "none"),
                    "hash_importance_dtype": ("float16", "float32")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -84,8 +89,9 @@ def quantize(model: nn.Module, config: QuantizeConfig | None = None,
 
 
 def saved_quantize_config(saved: dict) -> QuantizeConfig:
-    """The QuantizeConfig an artifact was made with; artifacts saved before `elman_activations` ran dynamic steps."""
-    return QuantizeConfig.from_dict({"elman_activations": "dynamic-int8", **saved})
+    """The QuantizeConfig an artifact was made with; artifacts saved before the `*_activations` settings ran
+    dynamic int8 recurrent steps."""
+    return QuantizeConfig.from_dict({"lstm_activations": "dynamic-int8", "elman_activations": "dynamic-int8", **saved})
 
 
 def quantized_skeleton(model: nn.Module, config: QuantizeConfig) -> nn.Module:
@@ -101,7 +107,7 @@ def _check_float_student(model: nn.Module) -> None:
         raise TypeError(f"quantize expects a float student from build_student/load_student, got "
                         f"{type(model).__name__}.")
     if any(isinstance(m, (Int8RowEmbedding, HalfEmbedding, DynamicInt8Linear, WeightInt8Linear, DynamicInt8LSTM,
-                          StaticInt8Classifier)) for m in model.modules()):
+                          WeightInt8LSTM, StaticInt8Classifier)) for m in model.modules()):
         raise ValueError("This student is already quantized; quantize its float artifact instead.")
 
 
@@ -134,8 +140,9 @@ def _convert(model: nn.Module, config: QuantizeConfig, calibration, skeleton: bo
         if config.encoder_quantization == "dynamic-int8" and isinstance(encoder, RecurrentEncoder):
             if isinstance(encoder.rnn, nn.LSTM):
                 lstm = encoder.rnn
-                encoder.rnn = (DynamicInt8LSTM(lstm.input_size, lstm.hidden_size, lstm.bidirectional, lstm.batch_first)
-                               if skeleton else DynamicInt8LSTM.from_float(lstm))
+                kind = WeightInt8LSTM if config.lstm_activations == "float" else DynamicInt8LSTM
+                encoder.rnn = (kind(lstm.input_size, lstm.hidden_size, lstm.bidirectional, lstm.batch_first)
+                               if skeleton else kind.from_float(lstm))
             else:  # Elman RNN: our step-by-step module, whose Linear layers get int8 weights
                 elman = ElmanEncoder.from_recurrent(encoder)
                 step = WeightInt8Linear if config.elman_activations == "float" else DynamicInt8Linear
@@ -145,11 +152,12 @@ def _convert(model: nn.Module, config: QuantizeConfig, calibration, skeleton: bo
                             if skeleton else step.from_float(linear))
                 model.encoder = elman
 
-        if config.classifier_quantization == "dynamic":
+        if config.classifier_quantization in ("dynamic", "weight-only"):
+            kind = DynamicInt8Linear if config.classifier_quantization == "dynamic" else WeightInt8Linear
             for index, layer in enumerate(model.classifier):
                 if isinstance(layer, nn.Linear):
-                    model.classifier[index] = (DynamicInt8Linear(layer.in_features, layer.out_features)
-                                               if skeleton else DynamicInt8Linear.from_float(layer))
+                    model.classifier[index] = (kind(layer.in_features, layer.out_features)
+                                               if skeleton else kind.from_float(layer))
         elif config.classifier_quantization == "static":
             if skeleton:
                 model.classifier = StaticInt8Classifier.skeleton(model.classifier)

@@ -147,6 +147,22 @@ def test_head_at_masked_positions_equals_the_whole_model(mlm):
     assert split is not None and fast.shape == (3, 6) and np.array_equal(fast, slow)
 
 
+def test_bfloat16_precision_rounds_the_encoder_and_keeps_its_predictions(mlm):
+    """precision="bfloat16" runs the same masked LM under bf16 autocast: scores move a little, top pieces stay."""
+    import torch
+
+    from featherweight.augment import MaskedLM
+
+    sequences, positions = [[2, 10, 11, 12, 3], [2, 13, 14, 3]], [[2, 4], [1]]
+    exact = mlm._scores(sequences, positions)
+    rounded = MaskedLM(mlm.model, mlm.tokenizer, k=6, precision="bfloat16")._scores(sequences, positions)
+    assert rounded.dtype == torch.float32 and not torch.equal(rounded, exact)
+    assert (rounded - exact).abs().max() < 0.05 * exact.abs().max()
+    assert torch.equal(rounded.argmax(-1), exact.argmax(-1))
+    with pytest.raises(ValueError, match=r"precision must be one of \['float32', 'bfloat16'\]"):
+        MaskedLM(mlm.model, mlm.tokenizer, k=6, precision="float16")
+
+
 def test_mask_group_masks_several_words_per_copy(mlm):
     """With mask_group G, a text's single-piece words share ceil(words / G) masked copies and all get candidates."""
     from featherweight.augment import MaskedLM

@@ -129,6 +129,31 @@ def test_best_model_is_the_best_heldout_epoch_not_the_last(glue_dir, tmp_path, m
     assert any(not torch.equal(best_state[k], model.state_dict()[k]) for k in best_state)
 
 
+def test_equal_heldout_accuracy_with_a_falling_loss_is_not_stale(glue_dir, tmp_path, monkeypatch):
+    """A student stuck at one accuracy (the majority class) while its held-out loss falls keeps training, and
+    a tie with a rising loss counts towards patience."""
+    import featherweight.distill as module
+    from featherweight.embeddings import build_embedding
+    from featherweight.students import build_student
+
+    monkeypatch.setattr(module, "split_metrics", lambda *args: {"accuracy": 0.6})
+    losses = iter([0.9, 0.8, 0.7, 0.75, 0.76, 0.5])
+    real_ce = module.F.cross_entropy
+    monkeypatch.setattr(module.F, "cross_entropy",
+                        lambda logits, labels, *a, **k: torch.tensor(next(losses)) if logits.dim() == 2 and
+                        not logits.requires_grad else real_ce(logits, labels, *a, **k))
+    config = _config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=6, patience=2)
+    tokenizer = module.fit_student_tokenizer(config, [])
+    splits = load_splits(config.data)
+    model = build_student(config.student_config(), build_embedding(tokenizer, 16), 2, False)
+    training = module.TrainingSet(encode_data(tokenizer, splits["train"]), splits["train"].labels, None)
+    heldout = (splits["heldout"], encode_data(tokenizer, splits["heldout"]))
+    settings = {"optimizer": "adam", "lr": 1e-2, "weight_decay": 0, "batch_size": 16}
+    history, _, best_score, _ = module._train(model, training, heldout, settings, config)
+    # epochs 1-3 improve the loss (patience resets); 4 and 5 are worse than 3: stopped after epoch 5
+    assert [h["heldout_loss"] for h in history] == pytest.approx([0.9, 0.8, 0.7, 0.75, 0.76]) and best_score == 0.6
+
+
 @pytest.mark.parametrize("task", ["qqp", "mnli"])
 def test_pair_tasks_distil_with_the_pair_classifier(task, glue_dir, tmp_path, tiny_bert):
     """QQP and MNLI students read two sentences and report the task's metrics (F1 for QQP)."""

@@ -80,38 +80,61 @@ def test_elman_backward_direction_starts_at_each_rows_last_real_token():
         assert torch.allclose(encoder(x, torch.ones(1, 3, dtype=torch.bool)), encoder(padded, mask), atol=1e-7)
 
 
-def test_int8_rnn_computes_the_float_rnn_with_int8_weights_whatever_the_batch(tmp_path):
-    """The default int8 Elman RNN keeps its state in float: its sentence features are those of the int8-weight
-    reference that the C and ONNX exports compute, whatever the other sentences of the batch."""
+@pytest.mark.parametrize("arch, embedding, step", [("rnn", "char", "forward_hh"), ("bilstm", "bpe", "rnn")])
+def test_int8_recurrent_encoders_compute_the_float_encoder_with_int8_weights_whatever_the_batch(
+        tmp_path, arch, embedding, step):
+    """The default int8 Elman RNN and BiLSTM keep their state in float: their sentence features are those of the
+    int8-weight reference that the C and ONNX exports compute, whatever the other sentences of the batch; with a
+    weight-only classifier the logits are the reference's too."""
     from featherweight.export.weights import int8_reference_model
-    from featherweight.quantized import WeightInt8Linear
+    from featherweight.quantized import WeightInt8Linear, WeightInt8LSTM
 
-    model, tokenizer, meta = tiny_student("rnn", "char", tmp_path)
-    config = QuantizeConfig()
+    model, tokenizer, meta = tiny_student(arch, embedding, tmp_path)
+    config = QuantizeConfig(classifier_quantization="weight-only")
     quantized = quantize(model, config)
-    assert isinstance(quantized.encoder.forward_hh, WeightInt8Linear)
+    assert isinstance(getattr(quantized.encoder, step), WeightInt8Linear if arch == "rnn" else WeightInt8LSTM)
     save_student(tmp_path / "q", quantized, tokenizer, {**meta, "variant": "quantized", "quantization": config.to_dict()})
-    reference = int8_reference_model(load_student(tmp_path / "q"))
+    loaded = load_student(tmp_path / "q")
+    reference = int8_reference_model(loaded)
     texts = TEXTS[:12]
     with torch.no_grad():
-        together = quantized.features(_encoded(tokenizer, texts))  # (B, 2H) pooled RNN states
+        together = quantized.features(_encoded(tokenizer, texts))  # (B, 2H) pooled states
         alone = torch.cat([quantized.features(_encoded(tokenizer, [text])) for text in texts])
         assert torch.allclose(together, reference.features(_encoded(tokenizer, texts)), atol=1e-6, rtol=0)
         assert not torch.allclose(together, model.features(_encoded(tokenizer, texts)), atol=1e-6)  # int8 weights
+        assert torch.allclose(loaded.model(_encoded(tokenizer, texts)), reference(_encoded(tokenizer, texts)),
+                              atol=1e-5, rtol=0)
     assert torch.allclose(together, alone, atol=1e-6, rtol=0)
 
 
-def test_rnn_artifacts_saved_before_the_elman_activations_setting_reload_with_dynamic_steps(tmp_path):
-    """An int8 RNN artifact whose saved settings lack elman_activations was made with dynamic int8 steps."""
-    from featherweight.quantized import DynamicInt8Linear
+@pytest.mark.parametrize("arch, setting", [("bilstm", "lstm_activations"), ("rnn", "elman_activations")])
+def test_dynamic_int8_recurrent_steps_remain_available(tmp_path, arch, setting):
+    """The thesis's dynamic int8 encoder steps are one setting away, and differ from the float-state default."""
+    from featherweight.quantized import DynamicInt8Linear, DynamicInt8LSTM
 
-    model, tokenizer, meta = tiny_student("rnn", "hash", tmp_path)
-    config = QuantizeConfig(elman_activations="dynamic-int8")
-    saved = {key: value for key, value in config.to_dict().items() if key != "elman_activations"}
+    model, tokenizer, _ = tiny_student(arch, "hash", tmp_path)
+    dynamic = quantize(model, QuantizeConfig(**{setting: "dynamic-int8"}))
+    part = dynamic.encoder.rnn if arch == "bilstm" else dynamic.encoder.forward_ih
+    assert isinstance(part, DynamicInt8LSTM if arch == "bilstm" else DynamicInt8Linear)
+    ids = _encoded(tokenizer, TEXTS[:8])
+    with torch.no_grad():
+        assert not torch.allclose(dynamic.features(ids), quantize(model).features(ids), atol=1e-7)
+
+
+@pytest.mark.parametrize("arch, setting", [("bilstm", "lstm_activations"), ("rnn", "elman_activations")])
+def test_artifacts_saved_before_the_activations_settings_reload_with_dynamic_steps(tmp_path, arch, setting):
+    """An int8 artifact whose saved settings lack lstm_activations / elman_activations was made with dynamic int8
+    recurrent steps, and reloads so."""
+    from featherweight.quantized import DynamicInt8Linear, DynamicInt8LSTM
+
+    model, tokenizer, meta = tiny_student(arch, "hash", tmp_path)
+    config = QuantizeConfig(**{setting: "dynamic-int8"})
+    saved = {key: value for key, value in config.to_dict().items() if not key.endswith("_activations")}
     save_student(tmp_path / "old", quantize(model, config), tokenizer,
                  {**meta, "variant": "quantized", "quantization": saved})
     loaded = load_student(tmp_path / "old")
-    assert isinstance(loaded.model.encoder.backward_ih, DynamicInt8Linear)
+    part = loaded.model.encoder.rnn if arch == "bilstm" else loaded.model.encoder.backward_ih
+    assert isinstance(part, DynamicInt8LSTM if arch == "bilstm" else DynamicInt8Linear)
     ids = _encoded(tokenizer, TEXTS[:8])
     with torch.no_grad():
         assert torch.equal(loaded.model(ids), quantize(model, config)(ids))
@@ -164,7 +187,7 @@ def test_static_classifier_quantization_needs_calibration_batches(tmp_path):
 
 def test_bad_quantize_settings_are_clear_errors():
     """Unknown choices name the field and the allowed values."""
-    with pytest.raises(ValueError, match=r"classifier_quantization must be one of \['dynamic', 'static', 'none'\]"):
+    with pytest.raises(ValueError, match=r"classifier_quantization must be one of \['dynamic', 'static', 'weight-only', 'none'\]"):
         QuantizeConfig(classifier_quantization="int4")
 
 

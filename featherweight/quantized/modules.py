@@ -124,8 +124,11 @@ class WeightInt8Linear(_Int8Linear):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights, float activations"
 
 
-class DynamicInt8LSTM(_Derived):
-    """A one-layer (bi)LSTM with int8 weights, run by torch's dynamic int8 LSTM; accepts PackedSequence."""
+class _Int8LSTM(_Derived):
+    """Storage shared by the int8 LSTMs: a one-layer (bi)LSTM's weights as int8 rows with float scales, float biases.
+
+    The buffers carry nn.LSTM's names (weight_ih_l0, ..., plus *_scale), so both LSTMs load the same state dict.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bidirectional: bool, batch_first: bool) -> None:
         super().__init__()
@@ -140,21 +143,31 @@ class DynamicInt8LSTM(_Derived):
     def _suffixes(self) -> list[str]:
         return ["_l0", "_l0_reverse"] if self.bidirectional else ["_l0"]
 
+    def _names(self) -> list[str]:
+        return [f"{kind}{suffix}" for suffix in self._suffixes() for kind in ("ih", "hh")]
+
     @classmethod
-    def from_float(cls, lstm: nn.LSTM) -> DynamicInt8LSTM:
+    def from_float(cls, lstm: nn.LSTM):
         if lstm.num_layers != 1 or not lstm.bias or lstm.proj_size:
-            raise ValueError(f"DynamicInt8LSTM quantizes one-layer LSTMs with biases and no projection, got {lstm}.")
+            raise ValueError(f"{cls.__name__} quantizes one-layer LSTMs with biases and no projection, got {lstm}.")
         module = cls(lstm.input_size, lstm.hidden_size, lstm.bidirectional, lstm.batch_first)
-        for suffix in module._suffixes():
-            for kind in ("ih", "hh"):
-                q, scale = backend.symmetric_int8(getattr(lstm, f"weight_{kind}{suffix}"))
-                setattr(module, f"weight_{kind}{suffix}", q)
-                setattr(module, f"weight_{kind}{suffix}_scale", scale)
-                setattr(module, f"bias_{kind}{suffix}", getattr(lstm, f"bias_{kind}{suffix}").detach().float().clone())
+        for name in module._names():
+            q, scale = backend.symmetric_int8(getattr(lstm, f"weight_{name}"))
+            setattr(module, f"weight_{name}", q)
+            setattr(module, f"weight_{name}_scale", scale)
+            setattr(module, f"bias_{name}", getattr(lstm, f"bias_{name}").detach().float().clone())
         return module
 
+
+class DynamicInt8LSTM(_Int8LSTM):
+    """A one-layer (bi)LSTM with int8 weights, run by torch's dynamic int8 LSTM; accepts PackedSequence.
+
+    Activations are quantized on the fly with one scale per call, so an output depends a little on
+    the other sentences of its batch (the thesis recipe).
+    """
+
     def _build(self):
-        names = [f"{kind}{suffix}" for suffix in self._suffixes() for kind in ("ih", "hh")]
+        names = self._names()
         weights = {f"weight_{n}": (getattr(self, f"weight_{n}"), getattr(self, f"weight_{n}_scale")) for n in names}
         biases = {f"bias_{n}": getattr(self, f"bias_{n}") for n in names}
         return backend.dynamic_lstm(self.input_size, self.hidden_size, self.bidirectional, self.batch_first,
@@ -166,6 +179,31 @@ class DynamicInt8LSTM(_Derived):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bidirectional={self.bidirectional}, int8 dynamic"
+
+
+class WeightInt8LSTM(_Int8LSTM):
+    """A one-layer (bi)LSTM with int8 weights and float activations; accepts PackedSequence.
+
+    The weights are dequantized once into a float nn.LSTM: a sentence's output never depends on its
+    batch mates, and it is what the C export computes (int8 rows times float scales, float state).
+    """
+
+    def _build(self):
+        lstm = nn.LSTM(self.input_size, self.hidden_size, batch_first=self.batch_first,
+                       bidirectional=self.bidirectional)
+        with torch.no_grad():
+            for name in self._names():
+                weight = getattr(self, f"weight_{name}").float() * getattr(self, f"weight_{name}_scale")[:, None]
+                getattr(lstm, f"weight_{name}").copy_(weight)
+                getattr(lstm, f"bias_{name}").copy_(getattr(self, f"bias_{name}"))
+        return lstm.eval().requires_grad_(False)
+
+    def forward(self, x, hx=None):
+        return self._backend()(x, hx)
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, bidirectional={self.bidirectional}, "
+                "int8 weights, float activations")
 
 
 class StaticInt8Linear(_Derived):
