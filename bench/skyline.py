@@ -61,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="runs at once, one torch thread each")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs of each task and stop")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run the chosen runs again even if their results exist (after a training fix)")
     parser.add_argument("--from-compress-results", nargs="?", const=str(ROOT / "bench" / "results" /
                                                                         "compress_sst2.json"), default=None,
                         metavar="JSON", help="no training: the SST-2 skyline from bench/compress_sst2.py results")
@@ -178,7 +180,7 @@ def run_study(args) -> int:
             continue
         sweep = dict(backend=args.backend, workers=args.workers, ray_address=args.ray_address,
                      runs_dir=work / "runs", results=work / "results.jsonl", progress=True)
-        outcome = run_configs(chosen, **sweep)
+        outcome = run_configs(chosen, rerun=args.rerun, **sweep)
         for failure in outcome.failed:
             print(f"FAILED {failure['output_dir']}: {failure['error']}", file=sys.stderr)
         failed += len(outcome.failed)

@@ -97,3 +97,18 @@ def test_compress_results_without_sizes_are_an_error_naming_the_entry(study):
     with pytest.raises(SystemExit, match=r"entry 1 lacks \['gzip_bytes'\]"):
         study.entries_from_compress_results([{"arch": "ffn", "embedding": "hash", "dim": 25, "variant": "distilled",
                                               "dev_accuracy_mean": 80.0}])
+
+
+def test_rerun_reruns_only_the_chosen_students(study, tmp_path, monkeypatch):
+    """--rerun runs the chosen students again; the finished runs of the others are only read, never rerun."""
+    import types
+
+    import featherweight.sweep as sweep
+
+    calls = []
+    monkeypatch.setattr(sweep, "artifacts_complete", lambda config: True)
+    monkeypatch.setattr(sweep, "run_configs", lambda configs, rerun=False, **kwargs: calls.append(
+        ({study.config_label(c) for c in configs}, rerun)) or types.SimpleNamespace(records=[], failed=[]))
+    assert study.main(["--work-dir", str(tmp_path), "--augmented", "none", "--glue-dir", "g", "--seeds", "1",
+                       "--tasks", "qqp", "--students", "BiLSTM BPE25", "--rerun"]) == 0
+    assert calls == [({"BiLSTM BPE25"}, True), ({"BiLSTM Char100", "FFN Hash25"}, False)]
