@@ -36,6 +36,8 @@ def test_study_grids_hold_the_planned_runs(study, tmp_path):
     for task in ("qqp", "mnli"):
         pair = expand(study.study_grid(task, args))
         assert len(pair) == 3 * 2 * 3 and all(c.augmented_file is None and c.data.task == task for c in pair)
+        assert {c.batch_size for c in pair} == {32}  # not the thesis's 256: 9k pairs would give 35 steps an epoch
+    assert {c.batch_size for c in sst2} == {None}  # the thesis presets
 
 
 def test_students_option_runs_only_the_named_students(study, tmp_path, capsys):
