@@ -88,6 +88,21 @@ def _value(row: dict, key: str):
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def against_reference(ours: Sequence[Point], reference: Sequence[Point]) -> list[dict]:
+    """For each point on the reference skyline, our best point at or under its size (None if we have none).
+
+    Rows: {"reference": Point, "ours": Point | None, "difference": our score minus theirs (None without ours)};
+    our skyline dominates the reference one when every difference is >= 0.
+    """
+    rows = []
+    for theirs in sorted((p for p, on in zip(reference, skyline(reference)) if on), key=lambda p: p.size_bytes):
+        fitting = [p for p in ours if p.size_bytes <= theirs.size_bytes]
+        best = max(fitting, key=lambda p: (p.score, -p.size_bytes)) if fitting else None
+        rows.append({"reference": theirs, "ours": best,
+                     "difference": None if best is None else best.score - theirs.score})
+    return rows
+
+
 def thesis_points() -> list[Point]:
     """The thesis Table 7.5 students (SST-2 dev %, zipped MB as 10^6 bytes), all four variants each."""
     from featherweight.analysis.reference import THESIS_TABLE_7_5, VARIANTS, student_label

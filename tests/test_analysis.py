@@ -10,7 +10,8 @@ import pytest
 from featherweight.analysis.figures import output_paths
 from featherweight.analysis.plot import AnalyzePlotConfig, analyze_plot
 from featherweight.analysis.reference import PUBLISHED_BASELINES, THESIS_TABLE_7_5, VARIANTS
-from featherweight.analysis.skyline import Point, plot_skyline, points_from_rows, skyline, thesis_points
+from featherweight.analysis.skyline import (Point, against_reference, plot_skyline, points_from_rows, skyline,
+                                           thesis_points)
 
 PNG_MAGIC, PDF_MAGIC = b"\x89PNG\r\n\x1a\n", b"%PDF"
 
@@ -136,3 +137,15 @@ def test_skyline_plot_from_a_results_table_aggregates_seeds(tmp_path):
     assert result["metric"] == "dev_accuracy" and result["task"] == "sst-2"
     assert [(p["label"], round(p["score"], 3)) for p in result["skyline"]] == [("FFN Hash25", 81.0)]
     _written([tmp_path / "sky.png"])
+
+
+def test_against_reference_finds_our_best_at_or_under_each_reference_skyline_size():
+    """Each reference skyline point is met by our best point no larger than it; dominated reference points are
+    left out, and a size we do not reach has no match."""
+    theirs = [Point("a", 100, 80.0), Point("b", 200, 85.0), Point("dominated", 300, 84.0), Point("c", 50, 70.0)]
+    ours = [Point("x", 90, 81.0), Point("y", 150, 79.0), Point("z", 200, 84.5), Point("big", 1000, 99.0)]
+    rows = against_reference(ours, theirs)
+    assert [r["reference"].label for r in rows] == ["c", "a", "b"]
+    assert [None if r["ours"] is None else r["ours"].label for r in rows] == [None, "x", "z"]
+    assert rows[0]["difference"] is None and rows[1]["difference"] == pytest.approx(1.0)
+    assert rows[2]["difference"] == pytest.approx(-0.5)

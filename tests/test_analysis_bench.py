@@ -92,6 +92,10 @@ def test_from_compress_results_writes_the_skyline_json_and_plot(study, tmp_path)
         ("distilled", False), ("pruned", False), ("quantized", True), ("pruned-quantized", False)]
     assert entries[2]["dev_accuracy_mean"] == 81.0 and entries[2]["alpha"] is None
     assert (tmp_path / "docs" / "skyline_sst2.png").read_bytes()[:4] == b"\x89PNG"
+    table = (tmp_path / "docs" / "skyline_sst2.md").read_text()
+    assert "| FFN Hash25 | +q | 81.00% at 48.0 KB | - | 2 | 81.02% at 48.0 KB |" in table
+    assert "| FFN Hash25 +q | 81.02% at 48.0 KB | FFN Hash25 +q | 81.00% at 48.0 KB | -0.02 |" in table
+    assert "| FFN Hash25 (K=2500) +p+q | 80.16% at 27.0 KB | none that small | | |" in table
 
 
 def test_compress_results_without_sizes_are_an_error_naming_the_entry(study):
