@@ -118,3 +118,12 @@ def test_rerun_reruns_only_the_chosen_students(study, tmp_path, monkeypatch):
     assert study.main(["--work-dir", str(tmp_path), "--augmented", "none", "--glue-dir", "g", "--seeds", "1",
                        "--tasks", "qqp", "--students", "BiLSTM BPE25", "--rerun"]) == 0
     assert calls == [({"BiLSTM BPE25"}, True), ({"BiLSTM Char100", "FFN Hash25"}, False)]
+
+
+def test_teacher_note_reads_the_study_teachers_summary(study, tmp_path):
+    """The comparison table names the teacher the study really used, from its finetune summary."""
+    assert study.teacher_note(str(tmp_path), "sst-2") == "not recorded"
+    (tmp_path / "teacher-sst-2").mkdir()
+    (tmp_path / "teacher-sst-2" / "summary.json").write_text(json.dumps({"teacher": "minilm", "epochs": 1,
+                                                                          "dev_accuracy": 0.88761}))
+    assert study.teacher_note(str(tmp_path), "sst-2") == "all-MiniLM-L6-v2 (88.8% dev, 1 epoch)"
