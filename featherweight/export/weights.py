@@ -119,9 +119,10 @@ def dequantized_state(weights: dict) -> dict:
 def int8_reference_model(student, weights: dict | None = None):
     """The float student architecture computing with the int8 weights: the PyTorch int8 reference of the exports.
 
-    Weight-only: activations stay float, as in the C code and the ONNX `weights` graph. (A quantized
-    artifact's own model also quantizes the LSTM's and the classifier's activations on the fly, so it is
-    close to this, not equal; its default Elman RNN keeps a float state and computes this encoder exactly.)
+    Weight-only: activations stay float, as in the C code and the ONNX `weights` graph. A quantized
+    artifact's default LSTM and Elman RNN keep a float state and compute this encoder exactly; its dynamic
+    int8 classifier (the default) rounds its input on the fly, so its logits are close to these, and equal
+    with classifier_quantization="weight-only".
     """
     import torch
 
