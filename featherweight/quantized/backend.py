@@ -45,6 +45,11 @@ def symmetric_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q.reshape(weight.shape), scale
 
 
+def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The float rows of `symmetric_int8`'s output: q (R, C) int8, scale (R,) -> q * scale, float32."""
+    return q.float() * scale[:, None]
+
+
 def _qweight(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """A torch per-channel qint8 tensor from our int8 rows and scales."""
     zero_points = torch.zeros(scale.numel(), dtype=torch.long)

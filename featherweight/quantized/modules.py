@@ -115,7 +115,7 @@ class WeightInt8Linear(_Int8Linear):
     """
 
     def _build(self):
-        return self.weight.float() * self.weight_scale[:, None]  # (out, in) dequantized once, then reused
+        return backend.dequantize(self.weight, self.weight_scale)  # (out, in) dequantized once, then reused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.linear(x, self._backend(), self.bias)
@@ -193,7 +193,7 @@ class WeightInt8LSTM(_Int8LSTM):
                        bidirectional=self.bidirectional)
         with torch.no_grad():
             for name in self._names():
-                weight = getattr(self, f"weight_{name}").float() * getattr(self, f"weight_{name}_scale")[:, None]
+                weight = backend.dequantize(getattr(self, f"weight_{name}"), getattr(self, f"weight_{name}_scale"))
                 getattr(lstm, f"weight_{name}").copy_(weight)
                 getattr(lstm, f"bias_{name}").copy_(getattr(self, f"bias_{name}"))
         return lstm.eval().requires_grad_(False)
