@@ -100,11 +100,24 @@ def test_student_predicts_the_same_in_a_fresh_process(glue_dir, finetuned_teache
     assert np.allclose(here, there, atol=1e-6) and np.array_equal(here.argmax(1), there.argmax(1))
 
 
-def test_best_model_is_the_best_heldout_epoch_not_the_last(glue_dir, tmp_path, monkeypatch):
-    """Training returns a copy of the weights from the best held-out epoch, even when later epochs are worse."""
+def _train_tiny_student(config):
+    """A 16-dim student of `config` and what distill._train returns for it (Adam, lr 1e-2, batches of 16)."""
     import featherweight.distill as module
     from featherweight.embeddings import build_embedding
     from featherweight.students import build_student
+
+    tokenizer = module.fit_student_tokenizer(config, [])
+    splits = load_splits(config.data)
+    model = build_student(config.student_config(), build_embedding(tokenizer, 16), 2, False)
+    training = module.TrainingSet(encode_data(tokenizer, splits["train"]), splits["train"].labels, None)
+    heldout = (splits["heldout"], encode_data(tokenizer, splits["heldout"]))
+    settings = {"optimizer": "adam", "lr": 1e-2, "weight_decay": 0, "batch_size": 16}
+    return model, module._train(model, training, heldout, settings, config)
+
+
+def test_best_model_is_the_best_heldout_epoch_not_the_last(glue_dir, tmp_path, monkeypatch):
+    """Training returns a copy of the weights from the best held-out epoch, even when later epochs are worse."""
+    import featherweight.distill as module
 
     scores = iter([0.9, 0.5, 0.4])
     snapshots = []
@@ -117,13 +130,7 @@ def test_best_model_is_the_best_heldout_epoch_not_the_last(glue_dir, tmp_path, m
     monkeypatch.setattr(module, "split_metrics", lambda *args: {"accuracy": next(scores)})
     monkeypatch.setattr(module, "predict_encoded", snapshot_predict)
     config = _config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=3, patience=5)
-    tokenizer = module.fit_student_tokenizer(config, [])
-    splits = load_splits(config.data)
-    model = build_student(config.student_config(), build_embedding(tokenizer, 16), 2, False)
-    training = module.TrainingSet(encode_data(tokenizer, splits["train"]), splits["train"].labels, None)
-    heldout = (splits["heldout"], encode_data(tokenizer, splits["heldout"]))
-    settings = {"optimizer": "adam", "lr": 1e-2, "weight_decay": 0, "batch_size": 16}
-    history, best_state, best_score, _ = module._train(model, training, heldout, settings, config)
+    model, (history, best_state, best_score, _) = _train_tiny_student(config)
     assert best_score == 0.9 and [h["heldout_accuracy"] for h in history] == [0.9, 0.5, 0.4]
     assert all(torch.equal(best_state[k], snapshots[0][k]) for k in best_state)
     assert any(not torch.equal(best_state[k], model.state_dict()[k]) for k in best_state)
@@ -133,8 +140,6 @@ def test_equal_heldout_accuracy_with_a_falling_loss_is_not_stale(glue_dir, tmp_p
     """A student stuck at one accuracy (the majority class) while its held-out loss falls keeps training, and
     a tie with a rising loss counts towards patience."""
     import featherweight.distill as module
-    from featherweight.embeddings import build_embedding
-    from featherweight.students import build_student
 
     monkeypatch.setattr(module, "split_metrics", lambda *args: {"accuracy": 0.6})
     losses = iter([0.9, 0.8, 0.7, 0.75, 0.76, 0.5])
@@ -143,13 +148,7 @@ def test_equal_heldout_accuracy_with_a_falling_loss_is_not_stale(glue_dir, tmp_p
                         lambda logits, labels, *a, **k: torch.tensor(next(losses)) if logits.dim() == 2 and
                         not logits.requires_grad else real_ce(logits, labels, *a, **k))
     config = _config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=6, patience=2)
-    tokenizer = module.fit_student_tokenizer(config, [])
-    splits = load_splits(config.data)
-    model = build_student(config.student_config(), build_embedding(tokenizer, 16), 2, False)
-    training = module.TrainingSet(encode_data(tokenizer, splits["train"]), splits["train"].labels, None)
-    heldout = (splits["heldout"], encode_data(tokenizer, splits["heldout"]))
-    settings = {"optimizer": "adam", "lr": 1e-2, "weight_decay": 0, "batch_size": 16}
-    history, _, best_score, _ = module._train(model, training, heldout, settings, config)
+    _, (history, _, best_score, _) = _train_tiny_student(config)
     # epochs 1-3 improve the loss (patience resets); 4 and 5 are worse than 3: stopped after epoch 5
     assert [h["heldout_loss"] for h in history] == pytest.approx([0.9, 0.8, 0.7, 0.75, 0.76]) and best_score == 0.6
 
