@@ -52,7 +52,8 @@ class AugmentConfig:
     batch_size: int = 128  # masked copies per forward pass
     max_length: int = 128  # masked-LM input pieces; words beyond it use GloVe
     mask_group: int = 1  # >1: mask up to this many words per copy (faster, approximate); 1 = the paper
-    mlm_precision: Literal["float32", "bfloat16"] = "float32"  # "bfloat16": encoder under bf16 autocast (faster on AMX CPUs / GPUs, rounded)
+    # "bfloat16": the masked LM's encoder under bf16 autocast (faster on AMX CPUs and GPUs, scores rounded)
+    mlm_precision: Literal["float32", "bfloat16"] = "float32"
     shard_rows: int = 2000  # source rows per resumable shard
     max_rows: int | None = None  # augment only the first N source rows (quick runs)
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", ...

@@ -8,8 +8,8 @@ SST-2: the augmented training data (bench/augment.py --full), the ten students o
 pruned-quantized): 60 runs. QQP-10k and MNLI-10k: BiLSTM BPE25, BiLSTM Char100 and FFN Hash25, alpha 0
 and 0.5, 3 seeds, all four variants, original data (the project has no augmented pair data, and the thesis
 found augmentation hurt MNLI): 18 runs each, in batches of 32 pairs (--pair-batch-size): the thesis's 256
-suits its 393k pairs, but on 9k it gives 35 steps an epoch, and the AdaDelta BiLSTM learned nothing in 8. Each task's teacher is <work-dir>/teacher-<task>/best,
-fine-tuned first when missing. Every run is recorded with sacred under <work-dir>/skyline/runs and appended
+suits its 393k pairs, but on 9k it gives 35 steps an epoch, and the AdaDelta BiLSTM learned nothing in 8.
+Each task's teacher is <work-dir>/teacher-<task>/best, fine-tuned first when missing. Every run is recorded with sacred under <work-dir>/skyline/runs and appended
 to <work-dir>/skyline/results.jsonl; finished runs are skipped on a rerun, so an interrupted study resumes.
 
 Writes, per task, bench/results/skyline_<task>.json (one entry per student, alpha and variant: name, arch,
