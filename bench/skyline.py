@@ -9,8 +9,15 @@ pruned-quantized): 60 runs. QQP-10k and MNLI-10k: BiLSTM BPE25, BiLSTM Char100 a
 and 0.5, 3 seeds, all four variants, original data (the project has no augmented pair data, and the thesis
 found augmentation hurt MNLI): 18 runs each, in batches of 32 pairs (--pair-batch-size): the thesis's 256
 suits its 393k pairs, but on 9k it gives 35 steps an epoch, and the AdaDelta BiLSTM learned nothing in 8.
-Each task's teacher is <work-dir>/teacher-<task>/best, fine-tuned first when missing. Every run is recorded with sacred under <work-dir>/skyline/runs and appended
-to <work-dir>/skyline/results.jsonl; finished runs are skipped on a rerun, so an interrupted study resumes.
+Each task's teacher is <work-dir>/teacher-<task>/best, fine-tuned first when missing. Every run is recorded with
+sacred under <work-dir>/skyline/runs and its records (config, seed, metrics, sizes, versions) are appended to the
+committed results table bench/results/skyline_runs.jsonl. A run whose records are in that table is not run again,
+so the study resumes across sessions and machines even when the work directory (models, data) is gone.
+
+The outputs of a task are always written from every record of that task in the table, whatever --students,
+--alphas or --seeds chose; --report-only writes them without running anything. Entries of an earlier
+skyline_<task>.json that no record covers (runs from before the table was committed) are kept, marked
+"carried_over".
 
 Writes, per task, bench/results/skyline_<task>.json (one entry per student, alpha and variant: name, arch,
 embedding, dim, hash_buckets, alpha, variant, seeds, dev_accuracy_mean, dev_accuracy_sd in percent, gzip_bytes,
@@ -19,8 +26,9 @@ docs/skyline_<task>.png (SST-2 with the thesis's published Table 7.5 points for 
 docs/skyline_sst2.md, our skyline against the thesis's and each student beside its Table 7.5 row.
 
 From existing results, without training:
+    python bench/skyline.py --report-only                       # from bench/results/skyline_runs.jsonl
     python bench/skyline.py --from-compress-results            # bench/results/compress_sst2.json
-builds bench/results/skyline_sst2.json and docs/skyline_sst2.png from bench/compress_sst2.py's entries.
+The second builds bench/results/skyline_sst2.json and docs/skyline_sst2.png from bench/compress_sst2.py's entries.
 """
 from __future__ import annotations
 
@@ -65,12 +73,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="runs at once, one torch thread each")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs of each task and stop")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write each task's outputs from the results table")
     parser.add_argument("--rerun", action="store_true",
                         help="run the chosen runs again even if their results exist (after a training fix)")
     parser.add_argument("--from-compress-results", nargs="?", const=str(ROOT / "bench" / "results" /
                                                                         "compress_sst2.json"), default=None,
                         metavar="JSON", help="no training: the SST-2 skyline from bench/compress_sst2.py results")
-    parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"),
+                        help="where the skyline files and the study's results table skyline_runs.jsonl live")
     parser.add_argument("--docs-dir", default=str(ROOT / "docs"))
     return parser.parse_args(argv)
 
@@ -94,6 +105,8 @@ def entries_from_records(records: list[dict], task: str) -> list[dict]:
     from featherweight.results import aggregate, primary_metric
 
     rows = aggregate([record for record in records if record.get("task") == task])
+    if not rows:
+        return []
     metric = primary_metric(task, {key for row in rows for key in row})
     entries = []
     for row in rows:
@@ -154,6 +167,7 @@ def write_outputs(entries: list[dict], task: str, args) -> tuple[Path, ...]:
     results_path.write_text(json.dumps(entries, indent=2) + "\n")
     metric = entries[0]["metric"] if entries else "dev_accuracy"
     points = points_from_rows(entries, metric="dev_accuracy", scale=1.0)
+    teacher = teacher_note(args.work_dir, task, args.results_dir)
     [png] = plot_skyline(points, Path(args.docs_dir) / f"skyline_{tag}.png",
                          reference=thesis_points() if task == "sst-2" else (),
                          title=f"{TITLES[task]}: dev accuracy against size (mean over seeds; skyline labelled)",
@@ -161,21 +175,28 @@ def write_outputs(entries: list[dict], task: str, args) -> tuple[Path, ...]:
     if task != "sst-2":
         return results_path, png
     table = Path(args.docs_dir) / f"skyline_{tag}.md"
-    table.write_text(comparison_markdown(entries, teacher_note(args.work_dir, task)))
+    table.write_text(comparison_markdown(entries, teacher))
     return results_path, png, table
 
 
-def teacher_note(work_dir: str, task: str) -> str:
-    """"<teacher> (<dev accuracy>%, <epochs> epochs)" of the study's teacher, from its finetune summary."""
+def teacher_note(work_dir: str, task: str, results_dir: str | None = None) -> str:
+    """"<teacher> (<dev accuracy>%, <epochs> epochs)" of the study's teacher, from its finetune summary; without
+    one, the note last kept in <results_dir>/skyline_teachers.json."""
     path = Path(work_dir) / f"teacher-{task}" / "summary.json"
+    kept = Path(results_dir) / "skyline_teachers.json" if results_dir else None
     if not path.is_file():
-        return "not recorded"
+        notes = json.loads(kept.read_text()) if kept and kept.is_file() else {}
+        return notes.get(task, "not recorded")
     summary = json.loads(path.read_text())
     name = "all-MiniLM-L6-v2" if summary.get("teacher") == "minilm" else summary.get("teacher")
     accuracy = summary.get("dev_accuracy")
     score = "?" if accuracy is None else f"{100 * accuracy:.1f}%"
     epochs = summary.get("epochs")
-    return f"{name} ({score} dev, {epochs} epoch{'' if epochs == 1 else 's'})"
+    note = f"{name} ({score} dev, {epochs} epoch{'' if epochs == 1 else 's'})"
+    if kept:
+        notes = json.loads(kept.read_text()) if kept.is_file() else {}
+        kept.write_text(json.dumps({**notes, task: note}, indent=2, sort_keys=True) + "\n")
+    return note
 
 
 def comparison_markdown(entries: list[dict], teacher: str = "not recorded") -> str:
@@ -221,32 +242,60 @@ def config_label(config) -> str:
     return student_label(config.student_arch, config.embedding_type, config.embedding_dim, buckets)
 
 
+def results_table(args) -> Path:
+    """The study's results table: one record per run and variant, committed beside the skyline files."""
+    return Path(args.results_dir) / "skyline_runs.jsonl"
+
+
+def carried_over(previous: list[dict], fresh: list[dict]) -> list[dict]:
+    """Entries of an earlier skyline file that no fresh entry covers (same student, alpha and variant), marked."""
+    covered = {(entry["name"], entry["alpha"], entry["variant"]) for entry in fresh}
+    return [{**entry, "carried_over": True} for entry in previous
+            if (entry["name"], entry["alpha"], entry["variant"]) not in covered]
+
+
+def report(task: str, args) -> tuple[Path, ...]:
+    """Write a task's skyline files from every record of the task in the results table, plus carried-over
+    entries of the earlier skyline file; nothing when there is neither."""
+    from featherweight.results import read_table
+
+    table = results_table(args)
+    fresh = entries_from_records(read_table(table) if table.is_file() else [], task)
+    earlier = Path(args.results_dir) / f"skyline_{TAGS[task]}.json"
+    previous = [{key: value for key, value in entry.items() if key != "on_skyline"}
+                for entry in (json.loads(earlier.read_text()) if earlier.is_file() else [])]
+    entries = _ordered(fresh + carried_over(previous, fresh), task)
+    return write_outputs(entries, task, args) if entries else ()
+
+
 def run_study(args) -> int:
-    """Sweep each task's grid, then write its skyline JSON and plot; 1 if any run failed."""
+    """Sweep each task's grid (or nothing with --report-only), then write its skyline files; 1 if any run failed."""
     from featherweight.sweep import artifacts_complete, expand, run_configs
 
     work = Path(args.work_dir) / "skyline"
-    if "sst-2" in args.tasks and args.augmented not in (None, "", "none") and not Path(args.augmented).is_file():
+    if ("sst-2" in args.tasks and not (args.dry_run or args.report_only)
+            and args.augmented not in (None, "", "none") and not Path(args.augmented).is_file()):
         raise SystemExit(f"No augmented SST-2 data at {args.augmented}: run bench/augment.py --full first, or "
                          "pass --augmented none for the original data only.")
     failed = 0
     for task in args.tasks:
         configs = expand(study_grid(task, args), source=f"{task} study")
         chosen = [config for config in configs if args.students is None or config_label(config) in args.students]
-        if args.dry_run or not chosen:
+        if args.dry_run:
             print(f"{task}: {len(chosen)} of {len(configs)} runs chosen, e.g. {configs[0].output_dir}")
             continue
-        sweep = dict(backend=args.backend, workers=args.workers, ray_address=args.ray_address,
-                     runs_dir=work / "runs", results=work / "results.jsonl", progress=True)
-        outcome = run_configs(chosen, rerun=args.rerun, **sweep)
-        for failure in outcome.failed:
-            print(f"FAILED {failure['output_dir']}: {failure['error']}", file=sys.stderr)
-        failed += len(outcome.failed)
-        earlier = [config for config in configs if config not in chosen and artifacts_complete(config)]
-        records = outcome.records + (run_configs(earlier, **sweep).records if earlier else [])  # nothing re-run
-        if records:
-            for path in write_outputs(entries_from_records(records, task), task, args):
-                print(f"wrote {path}")
+        if chosen and not args.report_only:
+            sweep = dict(backend=args.backend, workers=args.workers, ray_address=args.ray_address,
+                         runs_dir=work / "runs", results=results_table(args), progress=True)
+            outcome = run_configs(chosen, rerun=args.rerun, **sweep)
+            for failure in outcome.failed:
+                print(f"FAILED {failure['output_dir']}: {failure['error']}", file=sys.stderr)
+            failed += len(outcome.failed)
+            earlier = [config for config in configs if config not in chosen and artifacts_complete(config)]
+            if earlier:
+                run_configs(earlier, **sweep)  # records finished runs in the table; nothing is re-run
+        for path in report(task, args):
+            print(f"wrote {path}")
     return 1 if failed else 0
 
 

@@ -116,8 +116,48 @@ def test_rerun_reruns_only_the_chosen_students(study, tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "run_configs", lambda configs, rerun=False, **kwargs: calls.append(
         ({study.config_label(c) for c in configs}, rerun)) or types.SimpleNamespace(records=[], failed=[]))
     assert study.main(["--work-dir", str(tmp_path), "--augmented", "none", "--glue-dir", "g", "--seeds", "1",
-                       "--tasks", "qqp", "--students", "BiLSTM BPE25", "--rerun"]) == 0
+                       "--tasks", "qqp", "--students", "BiLSTM BPE25", "--rerun",
+                       "--results-dir", str(tmp_path / "results"), "--docs-dir", str(tmp_path / "docs")]) == 0
     assert calls == [({"BiLSTM BPE25"}, True), ({"BiLSTM Char100", "FFN Hash25"}, False)]
+
+
+def _record(name, arch, dim, alpha, variant, seed, accuracy, size):
+    return {"command": "compress", "task": "sst-2", "setting_id": f"{name}{alpha}", "config_id": f"{name}{alpha}{seed}",
+            "variant": variant, "name": name, "arch": arch, "embedding": "hash", "dim": dim, "alpha": alpha,
+            "hash_buckets": 5000, "seed": seed, "started": "2026-12-02T10:00:00", "dev_accuracy": accuracy,
+            "gzip_bytes": size, "raw_bytes": 2 * size, "params": 10, "nonzero_params": 9}
+
+
+def test_report_only_writes_every_recorded_run_and_keeps_uncovered_earlier_entries(study, tmp_path, monkeypatch):
+    """--report-only runs nothing; the skyline file holds every record of the table and, marked carried_over,
+    the earlier file's entries no record covers (the record replaces the one it covers); the skyline is redone."""
+    import featherweight.sweep as sweep
+    from featherweight.results import write_table
+
+    monkeypatch.setattr(sweep, "run_configs", lambda *a, **k: pytest.fail("--report-only must not run anything"))
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    results.mkdir()
+    write_table([_record("BiLSTM Hash100", "bilstm", 100, 0.5, "quantized", seed, 0.86 + 0.01 * seed, 400000)
+                 for seed in (1, 2)], results / "skyline_runs.jsonl")
+    earlier = [{"name": "BiLSTM Hash100", "arch": "bilstm", "embedding": "hash", "dim": 100, "alpha": 0.5,
+                "variant": "quantized", "seeds": [1], "dev_accuracy_mean": 50.0, "gzip_bytes": 400000, "on_skyline": True},
+               {"name": "FFN Hash25", "arch": "ffn", "embedding": "hash", "dim": 25, "alpha": 0.0,
+                "variant": "quantized", "seeds": [1], "dev_accuracy_mean": 81.0, "gzip_bytes": 45000, "on_skyline": True},
+               {"name": "FFN Hash25", "arch": "ffn", "embedding": "hash", "dim": 25, "alpha": 0.0,
+                "variant": "distilled", "seeds": [1], "dev_accuracy_mean": 80.0, "gzip_bytes": 110000, "on_skyline": True}]
+    (results / "skyline_sst2.json").write_text(json.dumps(earlier))
+    args = ["--work-dir", str(tmp_path), "--glue-dir", "g", "--tasks", "sst-2", "--report-only",
+            "--results-dir", str(results), "--docs-dir", str(docs)]
+    assert study.main(args) == 0
+    entries = {(e["name"], e["variant"]): e for e in json.loads((results / "skyline_sst2.json").read_text())}
+    recorded = entries[("BiLSTM Hash100", "quantized")]
+    assert recorded["dev_accuracy_mean"] == pytest.approx(87.5) and recorded["seeds"] == [1, 2]
+    assert "carried_over" not in recorded and recorded["on_skyline"]
+    assert entries[("FFN Hash25", "quantized")]["carried_over"] and entries[("FFN Hash25", "quantized")]["on_skyline"]
+    assert not entries[("FFN Hash25", "distilled")]["on_skyline"]  # the FFN's +q is smaller and better
+    assert study.main(args) == 0  # a second report changes nothing
+    assert {(e["name"], e["variant"]): e for e in json.loads((results / "skyline_sst2.json").read_text())} == entries
+    assert (docs / "skyline_sst2.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_teacher_note_reads_the_study_teachers_summary(study, tmp_path):
@@ -127,3 +167,16 @@ def test_teacher_note_reads_the_study_teachers_summary(study, tmp_path):
     (tmp_path / "teacher-sst-2" / "summary.json").write_text(json.dumps({"teacher": "minilm", "epochs": 1,
                                                                           "dev_accuracy": 0.88761}))
     assert study.teacher_note(str(tmp_path), "sst-2") == "all-MiniLM-L6-v2 (88.8% dev, 1 epoch)"
+
+
+def test_teacher_note_is_kept_for_sessions_without_the_teacher(study, tmp_path):
+    """With a results dir the note is saved there, and read back when the work dir has lost the teacher."""
+    work, results = tmp_path / "work", tmp_path / "results"
+    (work / "teacher-qqp").mkdir(parents=True)
+    results.mkdir()
+    (work / "teacher-qqp" / "summary.json").write_text(json.dumps({"teacher": "minilm", "epochs": 2,
+                                                                   "dev_accuracy": 0.836}))
+    assert study.teacher_note(str(work), "qqp", str(results)) == "all-MiniLM-L6-v2 (83.6% dev, 2 epochs)"
+    (work / "teacher-qqp" / "summary.json").unlink()
+    assert study.teacher_note(str(work), "qqp", str(results)) == "all-MiniLM-L6-v2 (83.6% dev, 2 epochs)"
+    assert study.teacher_note(str(work), "mnli", str(results)) == "not recorded"
