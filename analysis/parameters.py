@@ -26,7 +26,8 @@ def parameter_row(directory) -> dict:
     embedding = meta["embedding"]["type"]
     buckets = meta.get("distill_config", {}).get("hash_buckets") if embedding == "hash" else None
     try:
-        name = student_label(meta["student"]["arch"], embedding, meta["embedding"]["dim"], buckets)
+        name = student_label(meta["student"]["arch"], embedding, meta["embedding"]["dim"], buckets,
+                             meta["student"].get("pooling"))
     except KeyError:
         name = Path(directory).name
     return {"name": name, **{part: int(groups[part]) for part in PARTS}}

@@ -35,12 +35,15 @@ THESIS_TABLE_7_5 = {
 VARIANTS = ("distilled", "pruned", "quantized", "pruned-quantized")
 
 
-def student_label(arch: str, embedding: str, dim: int, buckets: int | None = None) -> str:
-    """Thesis-style name, e.g. "BiLSTM BPE25" or "FFN Hash25 (K=2500)"."""
+def student_label(arch: str, embedding: str, dim: int, buckets: int | None = None, pooling: str | None = None) -> str:
+    """Thesis-style name, e.g. "BiLSTM BPE25", "FFN Hash25 (K=2500)"; a pooling other than the arch's thesis
+    default (last state; the FFN's mean) is named, e.g. "RNN Char100 (max pooling)"."""
     arch_name = {"bilstm": "BiLSTM", "rnn": "RNN", "ffn": "FFN"}[arch]
     embedding_name = {"hash": "Hash", "char": "Char", "bpe": "BPE"}[embedding]
-    suffix = f" (K={buckets})" if embedding == "hash" and buckets not in (None, 5000) else ""
-    return f"{arch_name} {embedding_name}{dim}{suffix}"
+    notes = [f"K={buckets}"] if embedding == "hash" and buckets not in (None, 5000) else []
+    if pooling not in (None, "mean" if arch == "ffn" else "last"):
+        notes.append(f"{pooling} pooling")
+    return f"{arch_name} {embedding_name}{dim}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 # Published SST-2 baselines (percent), for reference lines on plots. Sizes are not comparable gzip figures

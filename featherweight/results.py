@@ -83,11 +83,11 @@ def _scalars(summary: dict) -> dict:
     return {key: value for key, value in _flatten(summary).items() if _is_number(value)}
 
 
-def _label(arch, embedding, dim, buckets) -> str | None:
+def _label(arch, embedding, dim, buckets, pooling=None) -> str | None:
     from featherweight.analysis.reference import student_label
 
     try:
-        return student_label(arch, embedding, dim, buckets)
+        return student_label(arch, embedding, dim, buckets, pooling)
     except KeyError:
         return None
 
@@ -100,7 +100,7 @@ def _student_identity(config: dict) -> dict:
                 "embedding": embedding, "dim": config.get("embedding_dim"), "hash_buckets": buckets,
                 "alpha": config.get("alpha"), "augmented": bool(config.get("augmented_file")),
                 "seed": config.get("seed")}
-    identity["name"] = _label(identity["arch"], embedding, identity["dim"], buckets)
+    identity["name"] = _label(identity["arch"], embedding, identity["dim"], buckets, config.get("pooling"))
     return identity
 
 

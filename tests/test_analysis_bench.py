@@ -19,13 +19,16 @@ def study():
 
 
 def test_study_grids_hold_the_planned_runs(study, tmp_path):
-    """SST-2: ten students x two alphas x three seeds on augmented data; QQP and MNLI: three students, original
-    data; every run makes all four variants."""
+    """SST-2: ten thesis students and RNN Char100 with max pooling x two alphas x three seeds on augmented data;
+    QQP and MNLI: three students, original data; every run makes all four variants."""
     from featherweight.sweep import expand
 
     args = study.parse_args(["--work-dir", str(tmp_path), "--augmented", "aug.tsv", "--glue-dir", "g"])
     sst2 = expand(study.study_grid("sst-2", args))
-    assert len(sst2) == 10 * 2 * 3 and {c.alpha for c in sst2} == {0.0, 0.5}
+    assert len(sst2) == 11 * 2 * 3 and {c.alpha for c in sst2} == {0.0, 0.5}
+    pooled = [c for c in sst2 if c.pooling is not None]
+    assert len(pooled) == 6 and {(c.student_arch, c.embedding_type, c.pooling) for c in pooled} == {
+        ("rnn", "char", "max")} and {study.config_label(c) for c in pooled} == {"RNN Char100 (max pooling)"}
     assert all(c.augmented_file == "aug.tsv" and c.compression_actions == ["distill", "prune", "quantize"]
                for c in sst2)
     assert {(c.student_arch, c.embedding_type, c.embedding_dim, c.hash_buckets) for c in sst2 if
@@ -46,10 +49,10 @@ def test_students_option_runs_only_the_named_students(study, tmp_path, capsys):
 
     args = study.parse_args(["--work-dir", str(tmp_path), "--augmented", "none", "--glue-dir", "g", "--seeds", "1"])
     labels = {study.config_label(config) for config in expand(study.study_grid("sst-2", args))}
-    assert {"FFN Hash25", "FFN Hash25 (K=2500)", "BiLSTM Char100"} <= labels and len(labels) == 10
+    assert {"FFN Hash25", "FFN Hash25 (K=2500)", "BiLSTM Char100", "RNN Char100"} <= labels and len(labels) == 11
     study.main(["--work-dir", str(tmp_path), "--augmented", "none", "--glue-dir", "g", "--seeds", "1", "--dry-run",
                 "--tasks", "sst-2", "--students", "FFN Hash25 (K=2500)", "RNN BPE100"])
-    assert "sst-2: 4 of 20 runs chosen" in capsys.readouterr().out
+    assert "sst-2: 4 of 22 runs chosen" in capsys.readouterr().out
 
 
 def test_entries_from_records_are_percent_means_over_seeds(study):

@@ -46,6 +46,19 @@ def _config(seed: int, **overrides) -> dict:
     return {**config, "compression_actions": ["distill", "quantize"]}
 
 
+def test_a_non_default_pooling_is_part_of_the_students_name(tmp_path):
+    """Two settings that differ only in pooling get different names, so they never share a row or a label."""
+    from featherweight.analysis.reference import student_label
+
+    for number, pooling in enumerate((None, "mean", "max"), 1):
+        _write_run(tmp_path, number, "compress", _config(1, pooling=pooling), _summary(1, 0.8, variants=False))
+    assert [record["name"] for record in collect(tmp_path)] == ["FFN Hash25", "FFN Hash25",
+                                                                "FFN Hash25 (max pooling)"]
+    assert student_label("rnn", "char", 100, None, "last") == "RNN Char100"
+    assert student_label("rnn", "char", 100, None, "max") == "RNN Char100 (max pooling)"
+    assert student_label("ffn", "hash", 25, 2500, "max") == "FFN Hash25 (K=2500, max pooling)"
+
+
 def test_collect_reads_runs_that_record_run_wrote(tmp_path):
     """A compress run recorded with sacred gives one flat record per variant with config, metrics and versions."""
     from featherweight.records import record_run
