@@ -37,11 +37,13 @@ VARIANTS = ("distilled", "pruned", "quantized", "pruned-quantized")
 
 def student_label(arch: str, embedding: str, dim: int, buckets: int | None = None, pooling: str | None = None) -> str:
     """Thesis-style name, e.g. "BiLSTM BPE25", "FFN Hash25 (K=2500)"; a pooling other than the arch's thesis
-    default (last state; the FFN's mean) is named, e.g. "RNN Char100 (max pooling)"."""
+    preset (last state; the FFN's mean) is named, e.g. "RNN Char100 (max pooling)"."""
+    from featherweight.students.config import STUDENT_PRESETS
+
     arch_name = {"bilstm": "BiLSTM", "rnn": "RNN", "ffn": "FFN"}[arch]
     embedding_name = {"hash": "Hash", "char": "Char", "bpe": "BPE"}[embedding]
     notes = [f"K={buckets}"] if embedding == "hash" and buckets not in (None, 5000) else []
-    if pooling not in (None, "mean" if arch == "ffn" else "last"):
+    if pooling not in (None, STUDENT_PRESETS[arch].pooling):
         notes.append(f"{pooling} pooling")
     return f"{arch_name} {embedding_name}{dim}" + (f" ({', '.join(notes)})" if notes else "")
 

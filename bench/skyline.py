@@ -187,8 +187,8 @@ def teacher_note(work_dir: str, task: str, results_dir: str | None = None) -> st
     one, the note last kept in <results_dir>/skyline_teachers.json."""
     path = Path(work_dir) / f"teacher-{task}" / "summary.json"
     kept = Path(results_dir) / "skyline_teachers.json" if results_dir else None
+    notes = json.loads(kept.read_text()) if kept and kept.is_file() else {}
     if not path.is_file():
-        notes = json.loads(kept.read_text()) if kept and kept.is_file() else {}
         return notes.get(task, "not recorded")
     summary = json.loads(path.read_text())
     name = "all-MiniLM-L6-v2" if summary.get("teacher") == "minilm" else summary.get("teacher")
@@ -196,8 +196,7 @@ def teacher_note(work_dir: str, task: str, results_dir: str | None = None) -> st
     score = "?" if accuracy is None else f"{100 * accuracy:.1f}%"
     epochs = summary.get("epochs")
     note = f"{name} ({score} dev, {epochs} epoch{'' if epochs == 1 else 's'})"
-    if kept:
-        notes = json.loads(kept.read_text()) if kept.is_file() else {}
+    if kept and notes.get(task) != note:
         kept.write_text(json.dumps({**notes, task: note}, indent=2, sort_keys=True) + "\n")
     return note
 
