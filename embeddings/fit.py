@@ -15,14 +15,14 @@ from .bpemb import BPEMB_DIMS, BPEMB_URL, DEFAULT_CACHE, align_vectors, download
 from .char_tokenizer import CharTokenizer
 from .fallback import ppmi_vectors, train_sentencepiece
 from .hash_tokenizer import HashTokenizer
-from .spec import ALPHABETS, TokenizerSpec
+from .spec import ALPHABETS, MAX_LENGTH_DEFAULTS, TokenizerSpec
 from .text import normalize
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "bpe.model"
 _HASH_OPTIONS = ("num_hashes", "num_buckets", "num_components", "hash_function", "hash_seed",
-                 "split_punctuation", "max_length", "lowercase", "unicode_form")
+                 "split_punctuation", "word_ngrams", "max_length", "lowercase", "unicode_form")
 _CHAR_OPTIONS = ("alphabet", "max_length", "lowercase", "unicode_form")
 
 
@@ -38,7 +38,7 @@ class BpeOptions:
     vectors: str = "ppmi"  # fallback vectors: "ppmi" (trained on train_texts) or "glove"
     window: int = 5  # PPMI co-occurrence window, in pieces
     prune: bool = False  # keep only pieces seen in train_texts
-    max_length: int = 128
+    max_length: int = MAX_LENGTH_DEFAULTS["bpe"]
 
     def __post_init__(self):
         if self.vectors not in ("ppmi", "glove"):

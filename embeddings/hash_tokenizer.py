@@ -7,9 +7,16 @@ from .text import normalize, split_words
 _CACHE_LIMIT = 200_000  # words memoised per tokenizer; hashing in pure Python is the slow part
 
 
+NGRAM_SEPARATOR = " "  # an n-gram is hashed as its words joined by one space (words never contain one)
+
+
 class HashTokenizer(Tokenizer):
     """Svenstrup et al. (2017) hashing: hash function i (seed hash_seed + i) picks component i;
     hash function k picks the row of importance weights. Nothing is learnt from data.
+
+    With word_ngrams = n > 1, token t also carries the ids of the m-grams ending at it (m = 2..n,
+    words t-m+1..t), hashed into the same tables as the words (fastText's n-gram features); an
+    m-gram that would start before the first word is all-zero (padding) ids.
     """
 
     def __init__(self, spec: TokenizerSpec):
@@ -38,4 +45,10 @@ class HashTokenizer(Tokenizer):
         return words[:s.max_length]
 
     def _ids(self, text: str) -> list:
-        return [self.token_ids(w) for w in self.tokenize(text)]
+        words = self.tokenize(text)
+        rows = [self.token_ids(w) for w in words]
+        padding = (0,) * (self.spec.num_hashes + 1)
+        for m in range(2, self.spec.word_ngrams + 1):
+            rows = [row + (self.token_ids(NGRAM_SEPARATOR.join(words[t - m + 1:t + 1])) if t >= m - 1 else padding)
+                    for t, row in enumerate(rows)]
+        return rows

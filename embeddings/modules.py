@@ -8,11 +8,12 @@ from .base import Tokenizer
 class HashEmbedding(nn.Module):
     """Svenstrup et al. (2017): e(w) = sum_i p_w[i] * E[h_i(w)], with B shared component vectors E
     (B x dim) and K rows of k importance weights P (K x k). Row 0 of both tables is padding.
+    With word n-grams, a token's vector is the sum of the vectors of the n-grams ending at it.
     """
 
-    def __init__(self, num_components: int, num_buckets: int, num_hashes: int, dim: int):
+    def __init__(self, num_components: int, num_buckets: int, num_hashes: int, dim: int, word_ngrams: int = 1):
         super().__init__()
-        self.embedding_dim, self.num_hashes = dim, num_hashes
+        self.embedding_dim, self.num_hashes, self.word_ngrams = dim, num_hashes, word_ngrams
         self.components = nn.Embedding(num_components + 1, dim, padding_idx=0)  # N(0, 1) init
         self.importance = nn.Embedding(num_buckets + 1, num_hashes, padding_idx=0)
         with torch.no_grad():  # equal weights whose sum keeps the N(0, 1) scale of the components
@@ -20,11 +21,12 @@ class HashEmbedding(nn.Module):
             self.importance.weight[0] = 0
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        _check_ids(ids, self.num_hashes + 1)
         k = self.num_hashes
-        vectors = self.components(ids[..., :k])  # (B, T, k, dim)
-        weights = self.importance(ids[..., k])  # (B, T, k)
-        return (weights.unsqueeze(-1) * vectors).sum(-2)  # (B, T, dim)
+        _check_ids(ids, (k + 1) * self.word_ngrams)
+        ids = ids.reshape(*ids.shape[:2], self.word_ngrams, k + 1)  # (B, T, n, k + 1)
+        vectors = self.components(ids[..., :k])  # (B, T, n, k, dim)
+        weights = self.importance(ids[..., k])  # (B, T, n, k)
+        return (weights.unsqueeze(-1) * vectors).sum((-3, -2))  # (B, T, dim)
 
 
 class TokenEmbedding(nn.Module):
@@ -58,7 +60,7 @@ def build_embedding(tokenizer: Tokenizer, dim: int) -> nn.Module:
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be a positive int, got {dim!r}.")
     if spec.type == "hash":
-        return HashEmbedding(spec.num_components, spec.num_buckets, spec.num_hashes, dim)
+        return HashEmbedding(spec.num_components, spec.num_buckets, spec.num_hashes, dim, spec.word_ngrams)
     vectors = None
     if spec.type == "bpe" and getattr(tokenizer, "vectors", None) is not None:
         vectors = torch.from_numpy(tokenizer.pretrained_vectors(dim))

@@ -23,15 +23,19 @@ BPE_SOURCES = ("bpemb", "fallback-sentencepiece-ppmi", "fallback-sentencepiece-g
 # Fields each type owns, with their defaults (None = required, no default).
 _TYPE_FIELDS = {
     "hash": {"num_hashes": 3, "num_buckets": 5000, "num_components": None,
-             "hash_function": "murmur3_32", "hash_seed": 0, "split_punctuation": True},
+             "hash_function": "murmur3_32", "hash_seed": 0, "split_punctuation": True, "word_ngrams": 1},
     "char": {"alphabet_name": "default", "alphabet": None},
     "bpe": {"model_file": None, "vocab_size": None, "source": None, "digits_to_zero": True,
             "kept_pieces": None, "seed": None},
 }
+# Tokens (characters for char) a student reads of one text; the rest is cut. Long enough for whole reviews:
+# 1024 words keep 99% of IMDB reviews whole (the thesis's 128 cut 87% of them), 4096 characters 98%.
+# Cost: linear time in the kept length, and the C export's id buffer of max_length x ids_per_token int32.
+MAX_LENGTH_DEFAULTS = {"hash": 1024, "char": 4096, "bpe": 1024}
 _TYPE_DEFAULTS = {  # shared fields whose default depends on the type
-    "hash": {"max_length": 128, "unicode_form": "nfkc"},
-    "char": {"max_length": 400, "unicode_form": "nfkd_strip_accents"},  # thesis folds accents
-    "bpe": {"max_length": 128, "unicode_form": "none"},  # BPEmb: lower() + digits -> 0, then SentencePiece's own NFKC
+    "hash": {"max_length": MAX_LENGTH_DEFAULTS["hash"], "unicode_form": "nfkc"},
+    "char": {"max_length": MAX_LENGTH_DEFAULTS["char"], "unicode_form": "nfkd_strip_accents"},  # thesis folds accents
+    "bpe": {"max_length": MAX_LENGTH_DEFAULTS["bpe"], "unicode_form": "none"},  # BPEmb: lower() + digits -> 0, then SentencePiece's own NFKC
 }
 
 
@@ -50,6 +54,7 @@ class TokenizerSpec:
     hash_function: Optional[str] = None
     hash_seed: Optional[int] = None
     split_punctuation: Optional[bool] = None
+    word_ngrams: Optional[int] = None  # n: each token also carries the hashes of the n-grams ending at it (fastText)
     # char: id 1 = unknown character, id 2 + i = alphabet[i]
     alphabet_name: Optional[str] = None
     alphabet: Optional[str] = None
@@ -99,7 +104,7 @@ class TokenizerSpec:
         if self.version != SPEC_VERSION:
             raise ValueError(f"Spec version {self.version} is not supported (this code reads {SPEC_VERSION}).")
         if self.type == "hash":
-            for name in ("num_hashes", "num_buckets", "num_components"):
+            for name in ("num_hashes", "num_buckets", "num_components", "word_ngrams"):
                 _positive_int(name, getattr(self, name))
             if self.hash_function not in HASH_FUNCTIONS:
                 raise ValueError(f"hash_function must be one of {HASH_FUNCTIONS}, got {self.hash_function!r}.")
@@ -125,8 +130,8 @@ class TokenizerSpec:
 
     @property
     def ids_per_token(self) -> int:
-        """Columns per token: k component ids + 1 importance id for hash, else 1."""
-        return self.num_hashes + 1 if self.type == "hash" else 1
+        """Columns per token: for hash, k component ids + 1 importance id per n-gram order (1..n), else 1."""
+        return (self.num_hashes + 1) * self.word_ngrams if self.type == "hash" else 1
 
     def to_dict(self) -> dict:
         """Plain dict with the fields that apply to this type."""

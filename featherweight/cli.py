@@ -46,6 +46,13 @@ def _augment(args) -> dict:
     return _recorded(args, "augment", config, lambda: augment(config), seed=config.seed)
 
 
+def _compose(args) -> dict:
+    from featherweight.augment.compose import ComposeConfig, compose
+
+    config = dataclass_from_args(ComposeConfig, args)
+    return _recorded(args, "compose", config, lambda: compose(config), seed=config.seed)
+
+
 def _compress(args) -> dict:
     from featherweight.pipeline import CompressConfig, compress
 
@@ -103,6 +110,8 @@ COMMANDS = {
                      "Label a TSV file with the teacher once and cache its logits."),
     "augment": (_augment, "featherweight.augment:AugmentConfig",
                 "Augment a task's training rows TinyBERT-style (masked LM + GloVe) for the teacher to label."),
+    "compose": (_compose, "featherweight.augment.compose:ComposeConfig",
+                "Join training rows into long pseudo-documents (2-8 rows each) for the teacher to label."),
     "compress": (_compress, "featherweight.pipeline:CompressConfig",
                  "Distil a student end to end: teacher and soft targets from cache (or built), then training."),
     "analyze": (None, None, "Analyse students and runs: sizes, results (seeds aggregated) or plots."),

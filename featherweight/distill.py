@@ -37,6 +37,8 @@ class DistillConfig:
     embedding_type: Literal["hash", "char", "bpe"] = "hash"
     embedding_dim: int = 100
     hash_buckets: int = 5000  # K importance rows; "Hash25*" in the thesis uses 2500
+    word_ngrams: int = 1  # hash only: also embed the word n-grams up to n (2 = fastText-style bigrams)
+    max_length: int | None = None  # tokens (characters for char) kept per text; None: the embedding's default
     char_alphabet: Literal["default", "thesis"] = "default"
     bpe_cache: str | None = None  # BPEmb cache directory (default ~/.cache/bpemb)
     hidden_dim: int | None = None
@@ -47,6 +49,7 @@ class DistillConfig:
     soft_loss: Literal["mse-logits", "mse-softmax"] | None = None  # default: softmax for ffn, logits otherwise
     temperature: float = 3.0  # for mse-softmax
     augmented_file: str | None = None  # TSV of augmented rows, labelled by the teacher
+    composed_file: str | None = None  # TSV of pseudo-documents from `featherweight compose`, labelled by the teacher
     epochs: int = 10
     patience: int = 3  # stop after this many epochs without a better held-out score
     batch_size: int | None = None
@@ -66,6 +69,11 @@ class DistillConfig:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}.")
         if self.embedding_dim < 1 or self.epochs < 1:
             raise ValueError(f"embedding_dim and epochs must be positive, got {self.embedding_dim}, {self.epochs}.")
+        if self.word_ngrams < 1 or (self.word_ngrams > 1 and self.embedding_type != "hash"):
+            raise ValueError(f"word_ngrams must be 1, or above 1 with hash embeddings only; got {self.word_ngrams} "
+                             f"with {self.embedding_type!r} embeddings.")
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError(f"max_length must be a positive number of tokens, got {self.max_length}.")
         if self.soft_loss is None:
             self.soft_loss = "mse-softmax" if self.student_arch == "ffn" else "mse-logits"
         if self.teacher is None:
@@ -76,7 +84,8 @@ class DistillConfig:
     @property
     def name(self) -> str:
         """E.g. sst-2-bilstm-hash100-a0.5-s3201976."""
-        return (f"{self.data.task}-{self.student_arch}-{self.embedding_type}{self.embedding_dim}"
+        ngrams = f"-ng{self.word_ngrams}" if self.word_ngrams > 1 else ""
+        return (f"{self.data.task}-{self.student_arch}-{self.embedding_type}{self.embedding_dim}{ngrams}"
                 f"-a{self.alpha:g}-s{self.seed}")
 
     def student_config(self):
@@ -119,8 +128,10 @@ def fit_student_tokenizer(config: DistillConfig, texts: list[str]):
     """The tokenizer of the configured embedding (BPE learns from `texts` when BPEmb is absent)."""
     from featherweight.embeddings import fit_tokenizer
 
-    options = {"hash": {"num_buckets": config.hash_buckets},
+    options = {"hash": {"num_buckets": config.hash_buckets, "word_ngrams": config.word_ngrams},
                "char": {"alphabet": config.char_alphabet}, "bpe": {}}[config.embedding_type]
+    if config.max_length is not None:
+        options["max_length"] = config.max_length
     return fit_tokenizer(config.embedding_type, texts, dim=config.embedding_dim, seed=config.seed,
                          cache_dir=config.bpe_cache, **options)
 
@@ -171,12 +182,12 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
     parts, logits = [train], []
     if config.alpha < 1:
         logits.append(_teacher_targets(config, splits["train"].path, train, saved=config.soft_targets))
-    if config.augmented_file:
-        augmented = read_task_file(config.augmented_file, task, labelled=False, skip_bad_rows=config.data.skip_bad_rows)
-        augmented_logits = _teacher_targets(config, Path(config.augmented_file), augmented)
-        augmented.labels = augmented_logits.argmax(1)  # augmented rows carry the teacher's label
-        parts.append(augmented)
-        logits.append(augmented_logits)
+    for transfer_file in filter(None, (config.augmented_file, config.composed_file)):
+        transfer = read_task_file(transfer_file, task, labelled=False, skip_bad_rows=config.data.skip_bad_rows)
+        transfer_logits = _teacher_targets(config, Path(transfer_file), transfer)
+        transfer.labels = transfer_logits.argmax(1)  # augmented and composed rows carry the teacher's label
+        parts.append(transfer)
+        logits.append(transfer_logits)
     train = _merge(parts) if len(parts) > 1 else train
 
     tokenizer = fit_student_tokenizer(config, train.texts_a + (train.texts_b or []))

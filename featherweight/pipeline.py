@@ -67,7 +67,7 @@ def compress(config: CompressConfig) -> dict:
     With prune and/or quantize actions the summary gains "variants" (accuracy and sizes of each) and, when a
     teacher was used, the teacher's size row and every variant's compression ratios against it.
     """
-    if config.alpha < 1 and (config.augmented_file or not config.soft_targets):
+    if config.alpha < 1 and (config.augmented_file or config.composed_file or not config.soft_targets):
         ensure_teacher(config, config.teacher_epochs)
     summary = distill(config)
     actions = set(config.compression_actions)
@@ -76,7 +76,7 @@ def compress(config: CompressConfig) -> dict:
             config.output_dir, pruning=config.pruning if "prune" in actions else None,
             quantization=config.quantization if "quantize" in actions else None, data=config.data,
             retrain=config, progress=config.progress)
-        if config.alpha < 1:
+        if config.alpha < 1 and Path(config.teacher).is_dir():  # saved soft targets need no teacher on disk
             from featherweight.size import compression_ratios, resolve_teacher, teacher_sizes
 
             teacher = teacher_sizes(resolve_teacher(config.teacher), Path(config.work_dir) / "cache" / "sizes")

@@ -18,6 +18,17 @@ def pytest_configure(config):
     hf_logging.disable_progress_bar()
 
 SHARED_GLUE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_bench(name: str):
+    """Import bench/<name>.py (benchmarks are scripts, not a package) as module bench_<name>."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb", "charming", "moving", "funny"]
 NEGATIVE = ["bad", "awful", "dull", "boring", "tedious", "clumsy", "flat", "weak"]

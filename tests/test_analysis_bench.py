@@ -1,21 +1,17 @@
 """bench/skyline.py on tiny inputs: the study's grids, its entries from records, and the from-results mode."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "skyline.py"
+from conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("bench_skyline", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("skyline")
 
 
 def test_study_grids_hold_the_planned_runs(study, tmp_path):

@@ -197,6 +197,32 @@ def test_augmented_rows_are_labelled_by_the_teacher(glue_dir, finetuned_teacher,
     assert seen["labels"][180:].sum() > 0  # not the file's all-zero labels
 
 
+def test_composed_and_augmented_rows_both_join_training(glue_dir, finetuned_teacher, tmp_path):
+    """A composed file is labelled by the teacher like an augmented one, and both join the training rows."""
+    from featherweight.augment.compose import ComposeConfig, compose
+
+    sentences, _ = make_sentences(30, seed=9)
+    augmented = write_tsv(tmp_path / "aug.tsv", ["sentence", "label"], [[s, 0] for s in sentences])
+    composed = compose(ComposeConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
+                                     output=str(tmp_path / "composed.tsv"), rows=25))["output"]
+    import featherweight.distill as module
+
+    seen = {}
+    real_train = module._train
+
+    def spy(model, training, *args):
+        seen["rows"] = len(training.labels)
+        return real_train(model, training, *args)
+
+    module._train = spy
+    try:
+        distill(_config(glue_dir, finetuned_teacher, tmp_path, augmented_file=str(augmented),
+                        composed_file=composed, epochs=1))
+    finally:
+        module._train = real_train
+    assert seen["rows"] == 180 + 30 + 25
+
+
 def test_token_ids_are_cached_on_disk(glue_dir, tmp_path):
     """Encoding the same split with the same tokenizer twice reads the cache the first call wrote."""
     config = _config(glue_dir, tmp_path, tmp_path)

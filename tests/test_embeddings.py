@@ -78,12 +78,13 @@ def test_c_reference_hashes_match_python(tmp_path):
 # --- spec -----------------------------------------------------------------------------------
 
 def test_spec_fills_type_defaults():
-    """A bare spec gets the documented defaults: K=5000, B=K/10, k=3, 128 tokens; char 400 chars."""
+    """A bare spec gets the documented defaults: K=5000, B=K/10, k=3, words only, 1024 tokens; char 4096 chars."""
     assert (HASH_DEFAULT.num_buckets, HASH_DEFAULT.num_components, HASH_DEFAULT.num_hashes) == (5000, 500, 3)
-    assert HASH_DEFAULT.max_length == 128 and HASH_DEFAULT.ids_per_token == 4
+    assert HASH_DEFAULT.max_length == 1024 and HASH_DEFAULT.word_ngrams == 1 and HASH_DEFAULT.ids_per_token == 4
+    assert TokenizerSpec(type="hash", word_ngrams=2).ids_per_token == 8
     assert TokenizerSpec(type="hash", num_buckets=2500).num_components == 250
     char = TokenizerSpec(type="char")
-    assert char.max_length == 400 and char.ids_per_token == 1 and len(char.alphabet) == 45
+    assert char.max_length == 4096 and char.ids_per_token == 1 and len(char.alphabet) == 45
     assert len(CHAR_THESIS.alphabet) == 33
 
 
@@ -133,9 +134,9 @@ def test_encode_shapes_dtype_and_id_ranges():
     """encode gives int64 (T, C); hash ids lie in [1, B] and [1, K], char ids in [1, |A| + 1]."""
     hash_tok = fit_tokenizer("hash", [], dim=8, seed=0, num_buckets=50)
     char_tok = fit_tokenizer("char", [], dim=8, seed=0)
-    words = [f"w{i}" for i in range(300)]
+    words = [f"w{i}" for i in range(1100)]
     ids = hash_tok.encode(" ".join(words))
-    assert ids.dtype == np.int64 and ids.shape == (128, 4)
+    assert ids.dtype == np.int64 and ids.shape == (1024, 4)  # truncated at the default max_length
     assert ids[:, :3].min() >= 1 and ids[:, :3].max() <= 5 and ids[:, 3].min() >= 1 and ids[:, 3].max() <= 50
     assert len(np.unique(ids[:, 3])) > 40  # the importance hash spreads over the K rows
     chars = char_tok.encode(TEXTS[1])

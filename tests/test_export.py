@@ -25,18 +25,22 @@ ARCHS = ("bilstm", "rnn", "ffn")
 EMBEDDINGS = ("hash", "char", "bpe")
 TRAIN_TEXTS = make_sentences(200, seed=1)[0] + [
     "it's a 10/10 film, isn't it?", "Hello World!!! (really)", "Café naïve — “quoted” … ﬁne, 42 times."]
-# Varied lengths and padding: empty, one token, long (truncated by char's max_length 400), odd characters.
+# Varied lengths and padding: empty, one token, long (600 characters; the golden sentences and
+# test_ngrams_long_text.py cover truncation at max_length), odd characters.
 CHECK_TEXTS = make_sentences(12, seed=5)[0] + ["", "good", "a " * 300, "It's NOT bad -- 3.5/5, ok?", "Ångström ﬁne"]
 
 
 def make_student(directory, arch: str, embedding: str, *, pair: bool = False, pooling: str | None = None,
-                 glue_dir=None, dim: int = 8, seed: int = 0) -> Path:
-    """Save a tiny untrained student (hidden 6, classifier 5) with a real tokenizer; returns its directory."""
+                 glue_dir=None, dim: int = 8, seed: int = 0, **tokenizer_options) -> Path:
+    """Save a tiny untrained student (hidden 6, classifier 5) with a real tokenizer; returns its directory.
+
+    `tokenizer_options` go to fit_tokenizer (e.g. word_ngrams=2, max_length=64).
+    """
     from featherweight.embeddings import build_embedding, fit_tokenizer
     from featherweight.students import build_student, student_preset
 
     torch.manual_seed(seed)
-    options = {"hash": {"num_buckets": 200}, "char": {}, "bpe": {"download": False}}[embedding]
+    options = {"hash": {"num_buckets": 200}, "char": {}, "bpe": {"download": False}}[embedding] | tokenizer_options
     tokenizer = fit_tokenizer(embedding, TRAIN_TEXTS, dim=dim, seed=seed, cache_dir=str(Path(directory) / "no-bpemb"),
                               **options)
     overrides = {"classifier_dim": 5, **({"pooling": pooling} if pooling else {})}

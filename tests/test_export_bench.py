@@ -1,19 +1,17 @@
 """bench/export_sst2.py runs end to end on tiny students and writes the entries the issue asks for."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import build_tiny_bert
+from conftest import build_tiny_bert, load_bench
 from test_export import make_student
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "export_sst2.py"
 
 
 def untrained_sst2_teacher(directory: Path) -> Path:
@@ -29,9 +27,7 @@ def untrained_sst2_teacher(directory: Path) -> Path:
                     reason="no host C compiler (gcc) on PATH for the C runtime")
 def test_benchmark_writes_an_entry_per_model_and_runtime(glue_dir, tmp_path):
     """A student gets PyTorch (fp32, quantized int8), onnxruntime and C entries; the teacher gets its latency."""
-    spec = importlib.util.spec_from_file_location("export_sst2", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("export_sst2")
     rnn = make_student(tmp_path / "rnn", "rnn", "char", glue_dir=glue_dir)
     out = tmp_path / "export_sst2.json"
     teacher = untrained_sst2_teacher(tmp_path / "teacher")

@@ -98,3 +98,39 @@ def test_analyze_refuses_a_directory_that_is_not_a_student(tmp_path):
     """A directory without student.json is named in the error."""
     with pytest.raises(FileNotFoundError, match="is not a student artifact"):
         AnalyzeConfig(models=[str(tmp_path)])
+
+
+def test_deployable_bytes_count_weights_tokenizer_files_and_labels(tmp_path):
+    """deployable_bytes is gzip -9 of a tar holding the weights, every tokenizer file and the label names."""
+    import io
+    import tarfile
+
+    from featherweight.size import deployable_files, deployable_sizes, tar_bytes
+
+    model, tokenizer, meta = tiny_student("bilstm", "bpe", tmp_path)
+    directory = save_student(tmp_path / "s", model, tokenizer, meta)
+    files = deployable_files(directory)
+    assert set(files) == {"model.safetensors", "tokenizer/tokenizer.json", "tokenizer/bpe.model", "labels.json"}
+    assert json.loads(files["labels.json"]) == meta["label_names"]
+    sizes = deployable_sizes(directory)
+    archive = tar_bytes(files)
+    assert sizes["deployable_bytes"] == len(gzip.compress(archive, compresslevel=9, mtime=0))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:  # the archive is a real tar of exactly those files
+        assert {m.name: tar.extractfile(m).read() for m in tar.getmembers()} == files
+    assert tar_bytes(files) == archive  # deterministic: no times or owners
+    weights_only = artifact_sizes(directory)
+    assert weights_only["deployable_bytes"] == sizes["deployable_bytes"]
+    assert sizes["deployable_bytes"] > weights_only["gzip_bytes"] + gzip_size(directory / "tokenizer" / "bpe.model") // 2
+
+
+def test_deployable_bytes_grow_with_a_larger_tokenizer_file(tmp_path):
+    """The tokenizer's model file is counted: a bigger bpe.model gives a bigger deployable size, same weights."""
+    from featherweight.size import deployable_sizes
+
+    model, tokenizer, meta = tiny_student("ffn", "bpe", tmp_path)
+    directory = save_student(tmp_path / "s", model, tokenizer, meta)
+    before = deployable_sizes(directory)["deployable_bytes"]
+    bpe = directory / "tokenizer" / "bpe.model"
+    bpe.write_bytes(bpe.read_bytes() + torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
+                                                     dtype=torch.uint8).numpy().tobytes())  # incompressible
+    assert deployable_sizes(directory)["deployable_bytes"] > before + 4000

@@ -95,7 +95,8 @@ def _tokenizer_tables(port: dict) -> tuple[str, str, list[str]]:
         seeds = [(h["seed"] + i) & 0xFFFFFFFF for i in range(h["num_hashes"] + 1)]
         macros = (f"#define FW_NUM_HASHES {h['num_hashes']}\n#define FW_NUM_COMPONENTS {h['num_components']}u\n"
                   f"#define FW_NUM_BUCKETS {h['num_buckets']}u\n"
-                  f"#define FW_SPLIT_PUNCTUATION {int(h['split_punctuation'])}\n")
+                  f"#define FW_SPLIT_PUNCTUATION {int(h['split_punctuation'])}\n"
+                  f"#define FW_WORD_NGRAMS {h.get('word_ngrams', 1)}\n")
         tables = _array("uint32_t", "fw_hash_seeds", seeds, lambda v: f"{v}u")
         hash_code = rt.HASH_MURMUR if h["function"] == "murmur3_32" else rt.HASH_FNV
         sections = [rt.IS_SPACE, rt.UTF8_PUT, hash_code, rt.HASH_TOKENIZE]
@@ -219,7 +220,11 @@ def write_c(meta: dict, weights: dict, port: dict, directory, prefix: str = "fw"
     source_name, header_name = source_names(prefix)
     max_id = max(port["max_length"], _max_id(port, weights))
     id_type = _uint_type(max_id)
-    ids_note = ("component ids, then the importance id" if port["type"] == "hash" else "one id")
+    ids_note = "one id"
+    if port["type"] == "hash":
+        n = port["hash"].get("word_ngrams", 1)
+        ids_note = "component ids, then the importance id" + (f", of the word, then of the m-grams ending at it, "
+                                                              f"m = 2..{n}" if n > 1 else "")
     header = rt.HEADER.format(description=describe(meta), num_labels=meta["num_labels"], max_tokens=port["max_length"],
                               ids_per_token=port["ids_per_token"], ids_note=ids_note, pair=int(meta["pair"]),
                               id_type=id_type, api=rt.API_PAIR if meta["pair"] else rt.API_SINGLE,

@@ -109,7 +109,7 @@ static uint32_t fw_next(fw_reader *r)
 """
 
 HASH_MURMUR = r"""
-/* ---- hash tokenizer: words -> FW_NUM_HASHES component ids + 1 importance id ------------------ */
+/* ---- hash tokenizer: words (and n-grams) -> FW_NUM_HASHES component ids + 1 importance id ---- */
 
 /* MurmurHash3 x86_32, fed one byte at a time (same result as hashing the whole word at once). */
 typedef struct { uint32_t h, tail, len; } fw_hash_state;
@@ -145,7 +145,7 @@ static uint32_t fw_hash_end(const fw_hash_state *s)
 """
 
 HASH_FNV = r"""
-/* ---- hash tokenizer: words -> FW_NUM_HASHES component ids + 1 importance id ------------------ */
+/* ---- hash tokenizer: words (and n-grams) -> FW_NUM_HASHES component ids + 1 importance id ---- */
 
 /* FNV-1a 32 with the seed XORed into the offset basis. */
 typedef struct { uint32_t h; } fw_hash_state;
@@ -161,54 +161,71 @@ static int fw_is_punct(uint32_t c)
     return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
 }
 
-static void fw_word_start(fw_hash_state *s)
+/* The hash states of the n-grams ending at the current word: h[m][i] is hash function i of its
+ * (m + 1)-gram, the words from m words back to it joined by one space (h[0]: the word itself). */
+typedef struct { fw_hash_state h[FW_WORD_NGRAMS][FW_NUM_HASHES + 1]; } fw_ngram_state;
+
+/* A new word: each m-gram of the previous word, extended by a space, becomes an (m + 1)-gram. */
+static void fw_word_start(fw_ngram_state *s)
 {
-    int i;
-    for (i = 0; i <= FW_NUM_HASHES; i++) fw_hash_start(&s[i], fw_hash_seeds[i]);
+    int m, i;
+    for (m = FW_WORD_NGRAMS - 1; m > 0; m--)
+        for (i = 0; i <= FW_NUM_HASHES; i++) {
+            s->h[m][i] = s->h[m - 1][i];
+            fw_hash_byte(&s->h[m][i], 0x20);
+        }
+    for (i = 0; i <= FW_NUM_HASHES; i++) fw_hash_start(&s->h[0][i], fw_hash_seeds[i]);
 }
 
-static void fw_word_add(fw_hash_state *s, uint32_t c)
+static void fw_word_add(fw_ngram_state *s, uint32_t c)
 {
     unsigned char bytes[4];
-    int n = fw_utf8_put(c, bytes), i, j;
-    for (i = 0; i <= FW_NUM_HASHES; i++)
-        for (j = 0; j < n; j++) fw_hash_byte(&s[i], bytes[j]);
+    int n = fw_utf8_put(c, bytes), m, i, j;
+    for (m = 0; m < FW_WORD_NGRAMS; m++)
+        for (i = 0; i <= FW_NUM_HASHES; i++)
+            for (j = 0; j < n; j++) fw_hash_byte(&s->h[m][i], bytes[j]);
 }
 
-static void fw_word_end(const fw_hash_state *s, fw_id_t *row)
+/* The ids of token t: per order m + 1, FW_NUM_HASHES component ids and the importance id, or zeros
+ * (padding) where the (m + 1)-gram would start before the first word. */
+static void fw_word_end(const fw_ngram_state *s, int t, fw_id_t *row)
 {
-    int i;
-    for (i = 0; i < FW_NUM_HASHES; i++) row[i] = (fw_id_t)(fw_hash_end(&s[i]) % FW_NUM_COMPONENTS + 1);
-    row[FW_NUM_HASHES] = (fw_id_t)(fw_hash_end(&s[FW_NUM_HASHES]) % FW_NUM_BUCKETS + 1);
+    int m, i;
+    for (m = 0; m < FW_WORD_NGRAMS; m++, row += FW_NUM_HASHES + 1) {
+        for (i = 0; i < FW_NUM_HASHES; i++)
+            row[i] = t < m ? 0 : (fw_id_t)(fw_hash_end(&s->h[m][i]) % FW_NUM_COMPONENTS + 1);
+        row[FW_NUM_HASHES] = t < m ? 0 : (fw_id_t)(fw_hash_end(&s->h[m][FW_NUM_HASHES]) % FW_NUM_BUCKETS + 1);
+    }
 }
 
 int fw_tokenize(const char *text, fw_id_t *ids)
 {
     fw_reader r;
-    fw_hash_state state[FW_NUM_HASHES + 1];
+    fw_ngram_state state;
     int n = 0, in_word = 0;
     r.text = (const unsigned char *)text; r.pending = 0; r.n_pending = 0;
+    memset(&state, 0, sizeof state);  /* the n-gram states before the first word are never read out */
     for (;;) {
         uint32_t c = fw_next(&r);
         int space = c == 0 || fw_is_space(c);
         int punct = !space && FW_SPLIT_PUNCTUATION && fw_is_punct(c);
         if (space || punct) {
             if (in_word) {
-                fw_word_end(state, ids + n * FW_IDS_PER_TOKEN);
+                fw_word_end(&state, n, ids + n * FW_IDS_PER_TOKEN);
                 in_word = 0;
                 if (++n == FW_MAX_TOKENS) return n;
             }
             if (c == 0) return n;
             if (punct) {  /* each ASCII punctuation character is a word of its own */
-                fw_word_start(state);
-                fw_word_add(state, c);
-                fw_word_end(state, ids + n * FW_IDS_PER_TOKEN);
+                fw_word_start(&state);
+                fw_word_add(&state, c);
+                fw_word_end(&state, n, ids + n * FW_IDS_PER_TOKEN);
                 if (++n == FW_MAX_TOKENS) return n;
             }
             continue;
         }
-        if (!in_word) { fw_word_start(state); in_word = 1; }
-        fw_word_add(state, c);
+        if (!in_word) { fw_word_start(&state); in_word = 1; }
+        fw_word_add(&state, c);
     }
 }
 """
@@ -435,21 +452,24 @@ static void fw_embed(const fw_id_t *token, float *x)
 """
 
 EMBED_HASH = r"""
-/* Hash embedding of one token: sum over i of importance[i] * component row i. */
+/* Hash embedding of one token: over its FW_WORD_NGRAMS groups of ids (the word, then the n-grams
+ * ending at it; padding groups add zero), the sum of importance[i] * component row i. */
 static void fw_embed(const fw_id_t *token, float *x)
 {
-    const uint16_t *importance = fw_importance_f16 + (size_t)token[FW_NUM_HASHES] * FW_NUM_HASHES;
-    int i, j;
+    int g, i, j;
     for (j = 0; j < FW_EMBEDDING_DIM; j++) x[j] = 0.0f;
-    for (i = 0; i < FW_NUM_HASHES; i++) {
-        const int8_t *q = fw_components_q + (size_t)token[i] * FW_EMBEDDING_DIM;
-        float scale = fw_components_scale[token[i]], weight = fw_half(importance[i]);
+    for (g = 0; g < FW_WORD_NGRAMS; g++, token += FW_NUM_HASHES + 1) {
+        const uint16_t *importance = fw_importance_f16 + (size_t)token[FW_NUM_HASHES] * FW_NUM_HASHES;
+        for (i = 0; i < FW_NUM_HASHES; i++) {
+            const int8_t *q = fw_components_q + (size_t)token[i] * FW_EMBEDDING_DIM;
+            float scale = fw_components_scale[token[i]], weight = fw_half(importance[i]);
 #if FW_AFFINE_TABLE
-        float zero = fw_components_zero[token[i]];
+            float zero = fw_components_zero[token[i]];
 #else
-        float zero = 0.0f;
+            float zero = 0.0f;
 #endif
-        for (j = 0; j < FW_EMBEDDING_DIM; j++) x[j] += weight * (((float)q[j] - zero) * scale);
+            for (j = 0; j < FW_EMBEDDING_DIM; j++) x[j] += weight * (((float)q[j] - zero) * scale);
+        }
     }
 }
 """

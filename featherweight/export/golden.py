@@ -12,7 +12,8 @@ GOLDEN_FILE = "golden.json"
 
 # What a port must get right: case, punctuation, digits, whitespace runs and control characters,
 # Latin accents and ligatures, typographic quotes and dashes, characters outside every vocabulary,
-# and truncation at max_length (the last two rows).
+# and truncation at the default max_length (the last two rows: 1100 words and over 4096 characters each,
+# past the default 1024 tokens of hash and BPE and 4096 characters of char).
 GOLDEN_SENTENCES = (
     "",
     "   ",
@@ -30,8 +31,8 @@ GOLDEN_SENTENCES = (
     "映画 is 好き, ok?",
     "ctrl\x01chars\x7fhere \x0bvt\x0cff\x1cfs",
     "UPPER-lower_mixed/slash\\back 'single' \"double\"",
-    " ".join(["word"] * 150),
-    "abc " * 120,
+    " ".join(["word"] * 1100),
+    "abc " * 1100,
 )
 
 

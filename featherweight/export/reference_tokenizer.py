@@ -2,8 +2,9 @@
 
 It needs no torch and no sentencepiece, so the predictor can run where only numpy and onnxruntime
 exist. Text -> codepoints -> per-codepoint normalisation table -> split -> ids:
-  hash  words and (optionally) ASCII punctuation; k component ids + 1 importance id per word
-        from murmur3_32 / fnv1a_32 of the word's UTF-8 bytes.
+  hash  words and (optionally) ASCII punctuation, truncated; k component ids + 1 importance id per word
+        from murmur3_32 / fnv1a_32 of the word's UTF-8 bytes; with word_ngrams = n > 1, then the k + 1 ids
+        of each m-gram ending at the word (m = 2..n: its words joined by one space), zeros before the text.
   char  whitespace runs collapsed to one space, stripped, truncated; alphabet index + 2, else 1.
   bpe   SentencePiece BPE: spaces collapsed and stripped, "▁" marks each word, then within each word
         the adjacent pair whose merged piece ranks best is merged, leftmost first, until none is
@@ -20,7 +21,7 @@ import numpy as np
 from featherweight.hashing import MASK32, fnv1a_32, murmur3_32
 
 PORT_FILE = "port.json"
-PORT_VERSION = 1
+PORT_VERSION = 2  # the newest version this code reads; 2 = hash word n-grams (a version 1 reader would misread them)
 
 # Codepoints for which str.isspace() holds (and re's \s matches): the whitespace of every split.
 SPACES = frozenset([*range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
@@ -34,9 +35,9 @@ class PortableTokenizer:
     """encode(text) -> int64 ids (T, C), from the tables in port.json (see build_port in tokenizer_port.py)."""
 
     def __init__(self, port: dict):
-        if port.get("version") != PORT_VERSION:
+        if port.get("version") not in range(1, PORT_VERSION + 1):
             raise ValueError(f"Portable tokenizer version {port.get('version')!r} is not supported "
-                             f"(this code reads {PORT_VERSION}); re-export the model.")
+                             f"(this code reads 1 to {PORT_VERSION}); re-export the model.")
         self.port = port
         self.type = port["type"]
         self.max_length = port["max_length"]
@@ -48,6 +49,7 @@ class PortableTokenizer:
                 raise ValueError(f"Hash function {h['function']!r} has no portable implementation; "
                                  f"expected one of {sorted(_HASHES)}.")
             self._hash = _HASHES[h["function"]]
+            self.word_ngrams = h.get("word_ngrams", 1)  # ports older than n-grams: words only
         elif self.type == "char":
             self._alphabet = {cp: i + 2 for i, cp in enumerate(port["char"]["alphabet"])}
         elif self.type == "bpe":
@@ -90,14 +92,21 @@ class PortableTokenizer:
                 word.append(cp)
         if word:
             words.append(word)
+        words = ["".join(map(chr, word)).encode("utf-8") for word in words[:self.max_length]]
+        padding = [0] * (h["num_hashes"] + 1)
         rows = []
-        k, seed = h["num_hashes"], h["seed"]
-        for word in words[:self.max_length]:
-            data = "".join(map(chr, word)).encode("utf-8")
-            row = [self._hash(data, (seed + i) & MASK32) % h["num_components"] + 1 for i in range(k)]
-            row.append(self._hash(data, (seed + k) & MASK32) % h["num_buckets"] + 1)
-            rows.append(row)
+        for t in range(len(words)):  # the m-gram ending at word t is words t-m+1..t joined by one space
+            rows.append([i for m in range(1, self.word_ngrams + 1)
+                         for i in (self._word_ids(b" ".join(words[t - m + 1:t + 1])) if t >= m - 1 else padding)])
         return rows
+
+    def _word_ids(self, data: bytes) -> list:
+        """The k component ids and the importance id of one word's (or n-gram's) UTF-8 bytes."""
+        h = self.port["hash"]
+        k, seed = h["num_hashes"], h["seed"]
+        row = [self._hash(data, (seed + i) & MASK32) % h["num_components"] + 1 for i in range(k)]
+        row.append(self._hash(data, (seed + k) & MASK32) % h["num_buckets"] + 1)
+        return row
 
     def _char_ids(self, cps: list[int]) -> list:
         out, pending = [], False

@@ -41,7 +41,8 @@ def build_port(tokenizer) -> dict:
         out = mapping(chr(cp))
         if out != chr(cp):
             table.append([cp, [ord(c) for c in out]])
-    port = {"version": PORT_VERSION, "type": spec.type, "max_length": spec.max_length,
+    ngrams = spec.type == "hash" and spec.word_ngrams > 1  # version 2 only where needed: older readers refuse it
+    port = {"version": PORT_VERSION if ngrams else 1, "type": spec.type, "max_length": spec.max_length,
             "ids_per_token": spec.ids_per_token, "coverage": [list(r) for r in COVERAGE], "normalize": table}
     if spec.type == "hash":
         if spec.hash_function not in ("murmur3_32", "fnv1a_32"):
@@ -49,7 +50,7 @@ def build_port(tokenizer) -> dict:
                              f"{spec.hash_function!r} (the thesis md5 mode). Retrain it with the default murmur3_32.")
         port["hash"] = {"function": spec.hash_function, "seed": spec.hash_seed, "num_hashes": spec.num_hashes,
                         "num_components": spec.num_components, "num_buckets": spec.num_buckets,
-                        "split_punctuation": spec.split_punctuation}
+                        "split_punctuation": spec.split_punctuation, "word_ngrams": spec.word_ngrams}
     elif spec.type == "char":
         port["char"] = {"alphabet": [ord(c) for c in spec.alphabet]}
     else:
