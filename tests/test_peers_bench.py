@@ -58,7 +58,19 @@ def test_budget_rows_compare_our_best_with_the_best_peer_and_judge_the_goal(peer
     assert rows[50]["goal_met"] is True
     assert rows[1000]["peer"] == "tfidf" and rows[1000]["goal_met"] is False
     table = peers.markdown(records, peers.budget_rows(records))
-    assert "| 50 KB | ours (45 KB): 82.0 / 82.0 | theirs (48 KB): 80.0 / 80.0 | +2.00 | +2.00 |" in table
+    assert "| 50 KB | ours (45 KB): 82.0 / 82.0 | theirs (48 KB): 80.0 / 80.0 | +2.00 | +2.00 | +2.00 | +2.00 |" in table
+
+
+def test_hindsight_columns_compare_each_score_with_the_peer_best_on_it(peers):
+    """A peer chosen on held-out can be beaten while another peer is better on dev or the shifted sets."""
+    records = [record("featherweight", "ours", 45_000, 90, 82.0, 80.0, 84.0),
+               record("fasttext", "memoriser", 40_000, 95, 80.0, 70.0, 70.0),
+               record("fasttext", "dev-best", 44_000, 85, 83.0, 70.0, 70.0),
+               record("tfidf-lr", "shift-best", 30_000, 80, 70.0, 90.0, 84.0)]
+    row = {row["budget_kb"]: row for row in peers.budget_rows(records)}[50]
+    assert row["peer"] == "memoriser" and row["goal_met"] is True
+    assert row["sst2_dev_difference_vs_hindsight_peer"] == -1.0
+    assert row["shifted_mean_difference_vs_hindsight_peer"] == -5.0
 
 
 def test_peer_text_lowercases_and_splits_punctuation(peers):
