@@ -52,17 +52,18 @@ def compose_texts(texts: list[str], labels: np.ndarray, config: ComposeConfig) -
     if len(classes) < 2:
         raise DataError(f"compose needs rows of at least two labels, got only {classes.tolist()}.")
     by_label = {label: np.flatnonzero(labels == label) for label in classes}
+    others = {label: classes[classes != label] for label in classes}
     out, drawn = [], rng.choice(classes, size=config.rows)
     for label in drawn:
         parts, words = [], 0
         for _ in range(rng.integers(config.min_parts, config.max_parts + 1)):
-            others = classes[classes != label]
-            source = label if rng.random() < config.agree else rng.choice(others)
+            source = label if rng.random() < config.agree else rng.choice(others[label])
             text = texts[rng.choice(by_label[source])]
-            if parts and words + len(text.split()) > config.max_words:
+            length = len(text.split())
+            if parts and words + length > config.max_words:
                 break
             parts.append(text.strip())
-            words += len(text.split())
+            words += length
         out.append(" ".join(parts))
     return out, drawn
 
@@ -74,9 +75,10 @@ def compose(config: ComposeConfig) -> dict:
         raise ValueError(f"compose makes single texts; task {task.name} has sentence pairs.")
     output, meta_path = Path(config.output), Path(config.output).with_suffix(".json")
     settings = json.loads(json.dumps(asdict(config), default=str))
-    if output.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()).get("config") == settings:
+    previous = json.loads(meta_path.read_text()) if output.is_file() and meta_path.is_file() else {}
+    if previous.get("config") == settings:
         report(f"compose: {output} already made with these settings; reusing it")
-        return json.loads(meta_path.read_text())["summary"]
+        return previous["summary"]
     train = load_splits(config.data, show_progress=False)["train"]  # held-out rows never reach training
     texts, drawn = compose_texts(train.texts_a, np.asarray(train.labels), config)
     lines = [f"{task.text_columns[0]}\t{task.label_column}\n"]

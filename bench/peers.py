@@ -21,7 +21,6 @@ accuracy {heldout, sst2_dev, imdb, amazon}, command), docs/peers_sst2.md and doc
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import pickle
@@ -36,13 +35,13 @@ import numpy as np
 
 from featherweight.data import DataConfig, get_task, load_splits, read_task_file
 from featherweight.embeddings.text import normalize, split_words
+from featherweight.size import gzip_bytes_of
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs"
 SHIFTED = {"imdb": "imdb/dev.tsv", "amazon": "amazon/dev.tsv"}
 BUDGETS_KB = (25, 50, 100, 250, 500, 1000)
-GZIP_LEVEL = 9
 FASTTEXT_GRID = {"dim": (10, 25, 50), "word_ngrams": (1, 2), "epoch": (5, 15)}
 FASTTEXT_CUTOFFS = (1000, 3000, 5000, 10000, 20000, 50000)
 TFIDF_FEATURES = (1000, 3000, 10000, 30000, 100000)
@@ -70,10 +69,6 @@ STUDENTS = {
 def peer_text(text: str) -> str:
     """The peers' input: lower-cased words with punctuation split off (fastText's usual preprocessing)."""
     return " ".join(split_words(normalize(text, "nfkc", True), True))
-
-
-def gzip_size(data: bytes) -> int:
-    return len(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0))
 
 
 def git_commit() -> str | None:
@@ -132,7 +127,7 @@ def fasttext_records(sets: dict, work: Path, command: str) -> list[dict]:
                     retries = _train_fasttext(train_file, settings, cutoff, path)
                     model = fasttext.load_model(str(path))
                     name = f"fastText d{dim} ng{ngrams} e{epoch} q{cutoff}"
-                    records.append({"system": "fasttext", "name": name, "deployable_bytes": gzip_size(path.read_bytes()),
+                    records.append({"system": "fasttext", "name": name, "deployable_bytes": gzip_bytes_of(path.read_bytes()),
                                     "accuracy": accuracies(predict(model), sets),
                                     "settings": {**settings, "quantize": {"cutoff": cutoff, "qnorm": True,
                                                                           "retrain": True, "dsub": 2}},
@@ -189,7 +184,7 @@ def tfidf_records(sets: dict, command: str) -> list[dict]:
         _, c, pipeline = best
         pipeline.steps[0][1].stop_words_ = None  # terms dropped by max_features: not needed to predict
         name = f"TF-IDF+LR {features} features"
-        records.append({"system": "tfidf-lr", "name": name, "deployable_bytes": gzip_size(pickle.dumps(pipeline)),
+        records.append({"system": "tfidf-lr", "name": name, "deployable_bytes": gzip_bytes_of(pickle.dumps(pipeline)),
                         "accuracy": accuracies(lambda data: pipeline.predict(data.texts_a), sets),
                         "settings": {"ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True,
                                      "max_features": features, "C": c, "C_grid": list(TFIDF_C)},
@@ -221,24 +216,29 @@ def prepare_transfer(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def student_output(name: str, args: argparse.Namespace) -> Path:
+    """The distilled artifact of student `name`; its variants lie beside it."""
+    return Path(relative(Path(args.work_dir) / "students" / name.lower().replace(" ", "-")))
+
+
 def student_command(name: str, args: argparse.Namespace) -> list[str]:
     """The `python compress.py` command that distils, prunes and quantizes student `name`."""
-    output = Path(args.work_dir) / "students" / name.lower().replace(" ", "-")
     return ["compress.py", "--task", "sst-2", "--glue-dir", relative(args.glue_dir), *STUDENTS[name],
-            "--work-dir", relative(args.work_dir), "--output-dir", relative(output), "--compression-actions",
-            "distill", "prune", "quantize", "--classifier-quantization", "weight-only", "--no-progress", "--runs-dir", relative(Path(args.work_dir) / "runs")]
+            "--work-dir", relative(args.work_dir), "--output-dir", str(student_output(name, args)),
+            "--compression-actions", "distill", "prune", "quantize", "--classifier-quantization", "weight-only",
+            "--no-progress", "--runs-dir", relative(Path(args.work_dir) / "runs")]
 
 
 def student_records(sets: dict, args: argparse.Namespace) -> list[dict]:
     """Distil each student of STUDENTS (skipped when its artifacts exist) and score all four variants."""
+    from featherweight.analysis.skyline import VARIANT_SHORT
     from featherweight.artifact import load_student, predict_data
     from featherweight.pipeline import VARIANT_SUFFIXES
     from featherweight.size import deployable_sizes, weights_sizes
 
     records = []
     for name in args.students or STUDENTS:
-        command = student_command(name, args)
-        output = Path(command[command.index("--output-dir") + 1])
+        command, output = student_command(name, args), student_output(name, args)
         if not (output.parent / (output.name + VARIANT_SUFFIXES["pruned-quantized"]) / "student.json").is_file():
             print("running python " + " ".join(command), flush=True)
             subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
@@ -246,12 +246,11 @@ def student_records(sets: dict, args: argparse.Namespace) -> list[dict]:
             directory = output.parent / (output.name + suffix)
             student = load_student(directory)
             predict = lambda data: predict_data(student, data).argmax(1)
-            short = {"distilled": "", "pruned": " +p", "quantized": " +q", "pruned-quantized": " +p+q"}[variant]
-            record = {"system": "featherweight", "name": name + short, "variant": variant,
-                            "deployable_bytes": deployable_sizes(directory)["deployable_bytes"],
-                            "weights_gzip_bytes": weights_sizes(directory)["gzip_bytes"],
-                            "accuracy": accuracies(predict, sets), "artifact": relative(directory),
-                            "command": "python " + " ".join(command)}
+            record = {"system": "featherweight", "name": f"{name} {VARIANT_SHORT[variant]}".rstrip(),
+                      "variant": variant, "deployable_bytes": deployable_sizes(directory)["deployable_bytes"],
+                      "weights_gzip_bytes": weights_sizes(directory)["gzip_bytes"],
+                      "accuracy": accuracies(predict, sets), "artifact": relative(directory),
+                      "command": "python " + " ".join(command)}
             if variant == "distilled":
                 record["accuracy_by_max_length"] = by_max_length(student, sets)
             records.append(record)
@@ -387,7 +386,8 @@ def main(argv=None) -> None:
     command = "python " + " ".join([relative(sys.argv[0]) if sys.argv[0] else "bench/peers.py", *sys.argv[1:]])
     began, sets = time.perf_counter(), load_sets(args.glue_dir, args.shifted_dir)
     path = RESULTS / "peers_sst2.json"
-    kept = json.loads(path.read_text())["records"] if path.is_file() else []
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    kept = previous.get("records", [])
     records = []
     if args.skip_peers:
         records += [r for r in kept if r["system"] != "featherweight"]
@@ -410,8 +410,7 @@ def main(argv=None) -> None:
                        **{name: relative(Path(args.shifted_dir) / p) for name, p in SHIFTED.items()}},
               "rows": {name: len(data.labels) for name, data in sets.items()},
               "selection": "held-out train slice (never dev or the shifted sets)",
-              "transfer_commands": prepared or (json.loads(path.read_text()).get("transfer_commands", [])
-                                                if path.is_file() else []),
+              "transfer_commands": prepared or previous.get("transfer_commands", []),
               "versions": {"python": platform.python_version(), "fasttext": getattr(fasttext, "__version__", "0.9"),
                            "scikit-learn": sklearn.__version__},
               "seconds": round(time.perf_counter() - began, 1), "budgets": rows, "records": records}

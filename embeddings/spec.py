@@ -30,7 +30,8 @@ _TYPE_FIELDS = {
 }
 # Tokens (characters for char) a student reads of one text; the rest is cut. Long enough for whole reviews:
 # 1024 words keep 99% of IMDB reviews whole (the thesis's 128 cut 87% of them), 4096 characters 98%.
-# Cost: linear time in the kept length, and the C export's id buffer of max_length x ids_per_token int32.
+# Cost: linear time in the kept length, and the C export's static id buffer of max_length x ids_per_token ids
+# (2 bytes each below 65536): 8 KB at the hash default, 16 KB with bigrams.
 MAX_LENGTH_DEFAULTS = {"hash": 1024, "char": 4096, "bpe": 1024}
 _TYPE_DEFAULTS = {  # shared fields whose default depends on the type
     "hash": {"max_length": MAX_LENGTH_DEFAULTS["hash"], "unicode_form": "nfkc"},
