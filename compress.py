@@ -3,5 +3,11 @@ import sys
 
 from featherweight.cli import main
 
+
+def run(argv: list[str]) -> int:
+    """`--version` alone asks for the tool's version; anything else is compress's options."""
+    return main(argv if argv == ["--version"] else ["compress", *argv])
+
+
 if __name__ == "__main__":
-    sys.exit(main(["compress", *sys.argv[1:]]))
+    sys.exit(run(sys.argv[1:]))

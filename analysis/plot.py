@@ -14,17 +14,17 @@ TASK_TITLES = {"sst-2": "SST-2", "qqp": "QQP", "mnli": "MNLI"}
 class AnalyzePlotConfig:
     """Settings of `featherweight analyze plot`."""
 
-    kind: Literal["skyline", "parameters", "weights"] = "skyline"
+    kind: Literal["skyline", "parameters", "weights"] = "skyline"  # skyline (accuracy vs size), parameters or weights
     # skyline: runs directories, results tables (.jsonl / .csv) or bench JSON files (a list of entries with
     # percentages, e.g. bench/results/skyline_sst2.json); parameters: student artifacts; weights: one artifact
     inputs: list[str] = field(default_factory=list)
     output: str = "skyline"  # file name; one file per format (a .png / .pdf suffix is replaced)
-    formats: list[str] = field(default_factory=lambda: ["png", "pdf"])
-    task: str | None = None  # skyline: plot this task's runs (needed when the inputs hold several)
-    metric: str | None = None  # skyline: default the task's dev accuracy (MNLI: m/mm mean, else matched)
+    formats: list[str] = field(default_factory=lambda: ["png", "pdf"])  # figure file formats: png and/or pdf
+    task: str | None = None  # skyline: this task's runs (needed if the inputs hold several); default: the inputs' task
+    metric: str | None = None  # skyline: the score plotted; default: dev accuracy (MNLI: m/mm mean, else matched)
     reference: bool = False  # skyline: add the thesis Table 7.5 points (published, SST-2 only)
     baselines: bool = False  # skyline: add published baselines (teacher, TinyBERT4, ...) as lines
-    title: str | None = None
+    title: str | None = None  # figure title; default: named after the task and metric
     include_biases: bool = False  # weights: histogram biases too
 
     def __post_init__(self):

@@ -25,13 +25,13 @@ class ComposeConfig:
     """Settings of `featherweight compose`."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    output: str | None = None  # default: artifacts/compose-<task>/composed.tsv
+    output: str | None = None  # composed texts (TSV); default: artifacts/compose-<task>/composed.tsv
     rows: int = 20000  # composed texts to write
     min_parts: int = 2  # training rows joined per text, drawn uniformly in [min_parts, max_parts]
-    max_parts: int = 8
+    max_parts: int = 8  # most training rows joined per text
     agree: float = 0.8  # chance that a part has the text's drawn label (else another label)
     max_words: int = 100  # stop adding parts past this many words (the teacher reads 128 word pieces)
-    seed: int = 42
+    seed: int = 42  # random seed of the draws
 
     def __post_init__(self):
         if isinstance(self.data, dict):

@@ -23,7 +23,7 @@ from featherweight.augment.candidates import find_candidates
 from featherweight.augment.glove import GloveNeighbours, load_glove
 from featherweight.augment.mlm import PRECISIONS, MaskedLM, mlm_identity
 from featherweight.augment.sample import augment_rows, row_digest
-from featherweight.data import DataConfig, DataError, TaskData, load_splits, read_task_file, task_directory
+from featherweight.data import DataConfig, DataError, TaskData, load_splits, open_text, read_task_file, task_directory
 from featherweight.fingerprint import file_sha256
 from featherweight.progress import progress_bar, report
 
@@ -40,9 +40,9 @@ class AugmentConfig:
     """Settings of `featherweight augment` (defaults: Jiao et al. 2020 and the thesis, p=0.4, N=20, K=15)."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    input_file: str | None = None  # default: the task's train split without its held-out slice
-    output: str | None = None  # default: artifacts/augment-<task>/augmented.tsv
-    mlm: str | None = None  # masked LM (hub name or folder); unset: GloVe neighbours for every word
+    input_file: str | None = None  # rows to augment (TSV); default: the task's train split without its held-out slice
+    output: str | None = None  # augmented rows (TSV); default: artifacts/augment-<task>/augmented.tsv
+    mlm: str | None = None  # masked LM (hub name or folder); default: none, GloVe neighbours for every word
     glove_dir: str | None = None  # folder with glove_6B_index.parquet + glove_6B_50d_emb.npy; default: kumo package
     replace_prob: float = 0.4  # p: chance that each candidate word is replaced in a draw
     samples: int = 20  # N: draws per row (the thesis used 20 to 29)
@@ -55,10 +55,10 @@ class AugmentConfig:
     # "bfloat16": the masked LM's encoder under bf16 autocast (faster on AMX CPUs and GPUs, scores rounded)
     mlm_precision: Literal["float32", "bfloat16"] = "float32"
     shard_rows: int = 2000  # source rows per resumable shard
-    max_rows: int | None = None  # augment only the first N source rows (quick runs)
+    max_rows: int | None = None  # augment only the first N source rows (quick runs); default: all rows
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", ...
-    seed: int = 42
-    progress: bool = True
+    seed: int = 42  # random seed of the draws
+    progress: bool = True  # show progress bars
 
     def __post_init__(self):
         if isinstance(self.data, dict):
@@ -121,6 +121,7 @@ def augment(config: AugmentConfig) -> dict:
     blank = [i for i, column in enumerate(header) if column.endswith("_parse")]  # parses of the old text
     seen = {row_digest(texts) for texts in rows.texts()}
     counts, starts = Counter(), range(0, len(rows), config.shard_rows)
+    _report_resume(shard_dir, starts, len(rows), config.shard_rows)
     bar = progress_bar(total=len(rows), desc=f"augment {task.name}", unit="row", enable=config.progress)
     for number, start in enumerate(starts):
         shard, shard_meta = shard_dir / f"shard-{number:05d}.tsv", shard_dir / f"shard-{number:05d}.json"
@@ -226,10 +227,19 @@ def _identity(config: AugmentConfig, source: Path, rows: TaskData, glove: dict) 
 def _raw_lines(path: Path, line_numbers: np.ndarray) -> tuple[list[str], dict[int, str]]:
     """The header fields and {line number: raw line} of the wanted lines, numbered as read_task_file does."""
     wanted = set(line_numbers.tolist())
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open_text(path) as handle:  # as read_task_file reads it: a byte-order mark is no part of the header
         header = handle.readline().rstrip("\r\n").split("\t")
         raw = {n: line.rstrip("\r\n") for n, line in enumerate(handle, start=2) if n in wanted}
     return header, raw
+
+
+def _report_resume(shard_dir: Path, starts: range, n_rows: int, shard_rows: int) -> None:
+    """Log how much of an interrupted run the finished shards in `shard_dir` already cover."""
+    done = [start for number, start in enumerate(starts) if (shard_dir / f"shard-{number:05d}.json").is_file()]
+    if done:
+        rows = sum(min(shard_rows, n_rows - start) for start in done)
+        logger.info("augment: resuming, %d of %d shards done (%s of %s source rows) in %s",
+                    len(done), len(starts), f"{rows:,}", f"{n_rows:,}", shard_dir)
 
 
 def _device(name: str) -> str:

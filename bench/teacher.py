@@ -76,8 +76,11 @@ def main() -> None:
     for split, target in targets.items():
         source = Path(SoftTargetConfig(teacher=str(config.best_dir),
                                        data_file=str(Path(args.glue_dir) / "SST-2" / f"{split}.tsv")).output)
-        for suffix in (".npz", ".json"):
-            shutil.copy(source.with_suffix(suffix), copied / f"sst-2-{split}{suffix}")
+        shutil.copy(source.with_suffix(".npz"), copied / f"sst-2-{split}.npz")
+        meta = {**json.loads(source.with_suffix(".json").read_text()),  # compress names the teacher from these
+                "teacher_description": f"{result['teacher']} fine-tuned on SST-2 by bench/teacher.py",
+                "teacher_dev_accuracy": summary["dev_accuracy"]}
+        (copied / f"sst-2-{split}.json").write_text(json.dumps(meta, indent=2))
     print(f"{'metric':<48}{'value':>12}")
     for key, value in result.items():
         if isinstance(value, (int, float)):

@@ -69,28 +69,82 @@ def save_student(directory, model: torch.nn.Module, tokenizer, meta: dict) -> Pa
 
 def load_student(directory) -> Student:
     """Load a saved student; it predicts exactly what it predicted when saved."""
-    from safetensors.torch import load_file
-
     from featherweight.embeddings import load_tokenizer
 
-    directory = Path(directory)
-    meta_path = directory / STUDENT_FILE
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{directory} is not a student artifact: it has no {STUDENT_FILE}.")
-    meta = json.loads(meta_path.read_text())
+    directory = _complete_student_dir(directory)
+    meta = _read_meta(directory / STUDENT_FILE)
     tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
     model = build_model(meta, tokenizer)
     if meta.get("quantization"):
         from featherweight.quantize import quantized_skeleton, saved_quantize_config
 
         model = quantized_skeleton(model, saved_quantize_config(meta["quantization"]))
-    model.load_state_dict(load_file(directory / WEIGHTS_FILE))
+    _load_weights(model, directory / WEIGHTS_FILE)
     model.eval()
     return Student(model, tokenizer, meta)
 
 
+STUDENT_PARTS = (STUDENT_FILE, WEIGHTS_FILE, TOKENIZER_DIR)
+META_KEYS = ("task", "label_names", "pair", "num_labels", "student", "embedding")
+RECOMPRESS = "re-run `featherweight compress` to write the student again"
+
+
 def is_student(directory) -> bool:
     return (Path(directory) / STUDENT_FILE).is_file()
+
+
+def looks_like_student(directory) -> bool:
+    """True for a student artifact, even an incomplete one (a teacher's config.json rules the partial ones out)."""
+    directory = Path(directory)
+    return is_student(directory) or (not (directory / "config.json").is_file()
+                                     and len(missing_student_parts(directory)) < len(STUDENT_PARTS))
+
+
+def missing_student_parts(directory) -> list[str]:
+    """The parts of a student artifact (student.json, model.safetensors, tokenizer/) that `directory` lacks."""
+    return [name for name in STUDENT_PARTS if not (Path(directory) / name).exists()]
+
+
+def _complete_student_dir(directory) -> Path:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a student artifact: no such directory. Pass a directory "
+                                "`featherweight compress` wrote (its --output-dir).")
+    missing = missing_student_parts(directory)
+    if len(missing) == len(STUDENT_PARTS):
+        raise FileNotFoundError(f"{directory} is not a student artifact: it has no {STUDENT_FILE}.")
+    if missing:
+        raise FileNotFoundError(f"{directory} is an incomplete student artifact: {' and '.join(missing)} "
+                                f"missing; {RECOMPRESS}.")
+    return directory
+
+
+def _read_meta(path: Path) -> dict:
+    from featherweight.config_io import read_json
+
+    meta = read_json(path)
+    missing = [key for key in META_KEYS if key not in meta] if isinstance(meta, dict) else list(META_KEYS)
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: it is not a student.json Featherweight wrote; "
+                         f"{RECOMPRESS}.")
+    return meta
+
+
+def _load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load safetensors weights into `model`; a damaged file or one of another model is a one-line error."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(path)
+    except SafetensorError as error:
+        raise ValueError(f"{path} is damaged or truncated ({error}); {RECOMPRESS}.") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())[:300]
+        raise ValueError(f"{path} does not hold the weights {path.parent / STUDENT_FILE} describes ({detail}); "
+                         f"{RECOMPRESS}.") from None
 
 
 @torch.no_grad()

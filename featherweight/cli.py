@@ -4,12 +4,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
+from importlib import metadata
 from pathlib import Path
+
+from tqdm import tqdm
 
 from featherweight.cli_args import add_dataclass_arguments, dataclass_from_args
 
 logger = logging.getLogger("featherweight")
+
+INTERRUPTED = "interrupted; run the same command again to resume from its cached stages"
+PATH_HINTS = {PermissionError: "check its permissions or choose another path",
+              IsADirectoryError: "a file is expected there, not a directory",
+              NotADirectoryError: "a part of that path is a file, not a directory",
+              FileNotFoundError: "check the path"}
 
 
 def _finetune(args) -> dict:
@@ -57,12 +68,7 @@ def _compress(args) -> dict:
     from featherweight.pipeline import CompressConfig, compress
 
     config = dataclass_from_args(CompressConfig, args)
-    summary = _recorded(args, "compress", config, lambda: compress(config), seed=config.seed)
-    for variant in summary.get("variants", {"distilled": summary}).values():
-        size = f"{variant['gzip_bytes']:,} gzip bytes" if "gzip_bytes" in variant else f"{variant['disk_bytes']:,} bytes"
-        scores = ", ".join(f"{k} {v:.4f}" for k, v in variant.items() if k.startswith("dev_") and isinstance(v, float))
-        logger.info("%s: %s; %s", variant.get("variant", "distilled"), scores, size)
-    return summary
+    return _recorded(args, "compress", config, lambda: compress(config), seed=config.seed)  # compress logs a summary
 
 
 def _analyze_sizes(args) -> dict:
@@ -135,7 +141,8 @@ SUBCOMMANDS = {"analyze": {
              "Skyline (accuracy vs gzip size), parameters per model part, or weight histograms; PNG and PDF."),
 }}
 
-POSITIONAL = {"predict": ("texts", {"nargs": "+", "metavar": "TEXT", "help": "texts to classify"}),
+POSITIONAL = {"predict": ("texts", {"nargs": "*", "metavar": "TEXT",
+                                  "help": "texts to classify; a single - reads them from standard input, one a line"}),
               "sweep": ("grid", {"metavar": "GRID.yaml", "help": "the grid: axes (archs, seeds, ...) and settings"}),
               "plot": ("inputs", {"nargs": "+", "metavar": "INPUT",
                                   "help": "skyline: runs dirs, results tables or bench JSON; else student artifacts"})}
@@ -148,6 +155,9 @@ def _load_config_class(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
+UNRECORDED = {_predict, _analyze_results, _analyze_plot, _sweep}  # queries, figures, and grids of recorded runs
+
+
 def _recorded(args, command: str, config, function, seed=None) -> dict:
     if not args.record:
         return function()
@@ -157,25 +167,35 @@ def _recorded(args, command: str, config, function, seed=None) -> dict:
 
 
 def _add_command(commands, name: str, function, config_class: str, help_text: str) -> None:
-    """One subcommand: an option per config field, positionals from POSITIONAL, --runs-dir and --record."""
-    import dataclasses
-
+    """One subcommand: an option per config field, positionals from POSITIONAL, and --runs-dir and --record
+    where the command records its run (see UNRECORDED)."""
     sub = commands.add_parser(name, help=help_text, description=help_text)
     cls = _load_config_class(config_class)
     positional = POSITIONAL.get(name)
     add_dataclass_arguments(sub, cls, skip=(positional[0],) if positional else ())
     if positional:
         sub.add_argument(positional[0], **positional[1])
-    if "runs_dir" not in {field.name for field in dataclasses.fields(cls)}:  # else the config's own --runs-dir
-        sub.add_argument("--runs-dir", default=None, help="where sacred stores run records (default: ./runs)")
-    sub.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
-                     help="record this run with sacred")
+    if function not in UNRECORDED:
+        sub.add_argument("--runs-dir", default=None,
+                         help="where run records are stored (default: $FEATHERWEIGHT_RUNS_DIR, else ./runs)")
+        record = sub.add_argument("--record", action=argparse.BooleanOptionalAction, default=True)
+        record.help = "record the run (config, seed, versions, metrics) under --runs-dir (default: on)"
     sub.set_defaults(function=function)
+
+
+def package_version() -> str:
+    """The installed featherweight's version, from its package metadata."""
+    try:
+        return metadata.version("featherweight")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed; pip install -e .)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="featherweight", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"featherweight {package_version()}",
+                        help="print the version and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (function, config_class, help_text) in COMMANDS.items():
         if name in SUBCOMMANDS:
@@ -188,17 +208,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that a killed run ends the same way: recorded INTERRUPTED, caches kept."""
+
+
+def _terminate(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the run record's last write
+    raise Terminated()
+
+
+def _error(message: str) -> None:
+    """Log the one-line error below any progress bar the command left open (else it lands inside the bar)."""
+    for bar in list(getattr(tqdm, "_instances", ())):  # tqdm's registry of live bars
+        bar.close()
+    logger.error("%s", message)
+
+
+def _path_error(error: OSError) -> str:
+    """One line for an OSError: the path, what is wrong, and what to do (else the exception's own text)."""
+    if not (error.filename and error.strerror):
+        return str(error)
+    path = f"{error.filename} -> {error.filename2}" if error.filename2 else str(error.filename)
+    hint = next((text for kind, text in PATH_HINTS.items() if isinstance(error, kind)), "check the path")
+    return f"{path}: {error.strerror.lower()}; {hint}"
+
+
 def main(argv=None) -> int:
+    """Run one command. User errors: one line, exit 2; Ctrl-C: one line, exit 130 (SIGTERM: 143); bugs: traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handles_sigterm = threading.current_thread() is threading.main_thread()  # signal.signal's own rule
+    previous = signal.signal(signal.SIGTERM, _terminate) if handles_sigterm else None
+    try:
+        return _run(argv)
+    except KeyboardInterrupt as interrupt:
+        _error(INTERRUPTED)
+        return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+    finally:
+        if handles_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _run(argv) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     _quiet_transformers()
     try:
         result = args.function(args)
-    except (ValueError, FileNotFoundError, ConnectionError) as error:
-        logger.error("%s", error)
+    except (ValueError, ConnectionError) as error:
+        _error(str(error))
         return 2
-    print(json.dumps(result, indent=2, default=str))
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as error:
+        _error(_path_error(error))
+        return 2
+    if result is not None:
+        print(json.dumps(result, indent=2, default=str))
     return 0
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import os
+import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 import torch
@@ -15,15 +18,36 @@ import torch.nn.functional as F
 
 from featherweight.artifact import predict_encoded, save_student, score_encoded
 from featherweight.batching import bucketed_batches
+from featherweight.config_io import check_options, read_json
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits, read_task_file
 from featherweight.fingerprint import path_sha256
 from featherweight.metrics import split_metrics
 from featherweight.progress import progress_bar, report
+from featherweight.students import POOLINGS
 from featherweight.tokens import EncodedData, encode_data
 
 logger = logging.getLogger(__name__)
 
 THESIS_SEEDS = (3201976, 8291959, 5111918, 2211933)
+EMBEDDING_TYPES = ("hash", "char", "bpe")
+# field -> (is the value valid, what is expected), checked by config_io.check_options
+DISTILL_OPTION_RULES = {
+    "alpha": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "embedding_dim": (lambda v: v >= 1, ">= 1"),
+    "hash_buckets": (lambda v: v >= 10, ">= 10 (the shared pool holds a tenth of them)"),
+    "word_ngrams": (lambda v: v >= 1, ">= 1"),
+    "max_length": (lambda v: v >= 1, "a positive number of tokens"),
+    "hidden_dim": (lambda v: v >= 1, ">= 1"),
+    "classifier_dim": (lambda v: v >= 0, ">= 0 (0: a single linear layer)"),
+    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "temperature": (lambda v: v > 0, "> 0"),
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "patience": (lambda v: v >= 1, ">= 1"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "num_threads": (lambda v: v >= 1, ">= 1"),
+}
 
 
 @dataclass
@@ -31,55 +55,57 @@ class DistillConfig:
     """Settings of a student's distillation; None means the thesis preset for the arch (Table 6.1)."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    teacher: str | None = None  # fine-tuned teacher directory; default artifacts/teacher-<task>/best
-    soft_targets: str | None = None  # saved soft targets (.npz + .json) of the train file, instead of the teacher
-    student_arch: Literal["bilstm", "rnn", "ffn"] = "bilstm"
-    embedding_type: Literal["hash", "char", "bpe"] = "hash"
-    embedding_dim: int = 100
-    hash_buckets: int = 5000  # K importance rows; "Hash25*" in the thesis uses 2500
+    teacher: str | None = None  # fine-tuned teacher that labels the rows; default: <work_dir>/teacher-<task>/best
+    soft_targets: str | None = None  # saved teacher logits (.npz + .json) used instead of --teacher; default: none
+    student_arch: Literal["bilstm", "rnn", "ffn"] = "bilstm"  # BiLSTM, Elman RNN or feed-forward network
+    embedding_type: Literal["hash", "char", "bpe"] = "hash"  # hashed words, characters or BPEmb subwords
+    embedding_dim: int = 100  # width of each token's embedding vector
+    hash_buckets: int = 5000  # hash: K importance rows ("Hash25*" in the thesis uses 2500)
     word_ngrams: int = 1  # hash only: also embed the word n-grams up to n (2 = fastText-style bigrams)
-    max_length: int | None = None  # tokens (characters for char) kept per text; None: the embedding's default
-    char_alphabet: Literal["default", "thesis"] = "default"
-    bpe_cache: str | None = None  # BPEmb cache directory (default ~/.cache/bpemb)
-    hidden_dim: int | None = None
-    classifier_dim: int | None = None
-    dropout: float | None = None
-    pooling: Literal["last", "max", "mean"] | None = None
-    alpha: float = 0.5  # weight of the gold-label loss; 1.0 trains without the teacher
-    soft_loss: Literal["mse-logits", "mse-softmax"] | None = None  # default: softmax for ffn, logits otherwise
-    temperature: float = 3.0  # for mse-softmax
-    augmented_file: str | None = None  # TSV of augmented rows, labelled by the teacher
-    composed_file: str | None = None  # TSV of pseudo-documents from `featherweight compose`, labelled by the teacher
-    epochs: int = 10
+    max_length: int | None = None  # tokens (characters for char) kept per text; default: 1024 (char: 4096)
+    char_alphabet: Literal["default", "thesis"] = "default"  # char only: thesis (a-z ,.;:?!) or default (also 0-9 ' -)
+    bpe_cache: str | None = None  # bpe: BPEmb model cache directory; default: ~/.cache/bpemb
+    hidden_dim: int | None = None  # recurrent state size per direction; default: thesis preset (bilstm 150, rnn 100)
+    classifier_dim: int | None = None  # classifier MLP width, 0 for one linear layer; default: thesis preset
+    dropout: float | None = None  # dropout on the classifier input and hidden layer, in [0, 1); default: thesis preset
+    pooling: Literal["last", "max", "mean"] | None = None  # pools token states; default: thesis preset (ffn: mean)
+    alpha: float = 0.5  # weight of the gold-label loss, in [0, 1]; 1.0 trains without the teacher
+    soft_loss: Literal["mse-logits", "mse-softmax"] | None = None  # distil loss; default: ffn mse-softmax, else mse-logits
+    temperature: float = 3.0  # softmax temperature of mse-softmax
+    augmented_file: str | None = None  # TSV of augmented rows (`augment`), labelled by the teacher; default: none
+    composed_file: str | None = None  # TSV of pseudo-documents (`compose`), labelled by the teacher; default: none
+    epochs: int = 10  # most passes over the training rows
     patience: int = 3  # stop after this many epochs without a better held-out score
-    batch_size: int | None = None
-    optimizer: Literal["adam", "adadelta"] | None = None
-    learning_rate: float | None = None
-    weight_decay: float | None = None
-    seed: int = THESIS_SEEDS[0]
-    num_threads: int = 1  # tiny students gain little from more threads; sweeps run one job per core
-    output_dir: str | None = None  # default: artifacts/students/<name>
-    work_dir: str = "artifacts"  # caches (teachers, soft targets, token ids) live under here
-    progress: bool = True
+    batch_size: int | None = None  # rows per optimizer step; default: thesis preset (50; pair tasks 256)
+    optimizer: Literal["adam", "adadelta"] | None = None  # torch optimizer; default: thesis preset (bilstm adadelta)
+    learning_rate: float | None = None  # optimizer step size; default: thesis preset (adadelta 1.0, adam 1e-4)
+    weight_decay: float | None = None  # L2 weight decay; default: thesis preset (rnn 1e-5, else 0)
+    seed: int = THESIS_SEEDS[0]  # random seed of initialisation, shuffling and dropout
+    num_threads: int = 1  # torch CPU threads; tiny students gain little from more, sweeps run one job per core
+    output_dir: str | None = None  # the student artifact goes here; default: <work_dir>/students/<name>
+    work_dir: str = "artifacts"  # caches (teachers, soft targets, token ids) and default outputs live under here
+    progress: bool = True  # show progress bars
 
     def __post_init__(self):
         if isinstance(self.data, dict):
             self.data = DataConfig(**self.data)
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}.")
-        if self.embedding_dim < 1 or self.epochs < 1:
-            raise ValueError(f"embedding_dim and epochs must be positive, got {self.embedding_dim}, {self.epochs}.")
-        if self.word_ngrams < 1 or (self.word_ngrams > 1 and self.embedding_type != "hash"):
-            raise ValueError(f"word_ngrams must be 1, or above 1 with hash embeddings only; got {self.word_ngrams} "
-                             f"with {self.embedding_type!r} embeddings.")
-        if self.max_length is not None and self.max_length < 1:
-            raise ValueError(f"max_length must be a positive number of tokens, got {self.max_length}.")
+        check_options(self, DISTILL_OPTION_RULES)
+        if self.embedding_type not in EMBEDDING_TYPES:
+            raise ValueError(f"embedding_type must be one of {', '.join(EMBEDDING_TYPES)}, got {self.embedding_type!r} "
+                             "(--embedding-type).")
+        if self.word_ngrams > 1 and self.embedding_type != "hash":
+            raise ValueError(f"word_ngrams above 1 (--word-ngrams) needs hash embeddings (--embedding-type hash); "
+                             f"got {self.word_ngrams} with {self.embedding_type!r} embeddings.")
+        if self.pooling is not None and self.pooling not in POOLINGS.get(self.student_arch, (self.pooling,)):
+            raise ValueError(f"pooling {self.pooling!r} (--pooling) does not apply to a {self.student_arch} student "
+                             f"(--student-arch); use one of {', '.join(POOLINGS[self.student_arch])}.")
         if self.soft_loss is None:
             self.soft_loss = "mse-softmax" if self.student_arch == "ffn" else "mse-logits"
         if self.teacher is None:
             self.teacher = str(Path(self.work_dir) / f"teacher-{self.data.task}" / "best")
         if self.output_dir is None:
             self.output_dir = str(Path(self.work_dir) / "students" / self.name)
+        self.student_config()  # the arch's preset with these overrides must be a valid student
 
     @property
     def name(self) -> str:
@@ -165,15 +191,55 @@ def _merge(parts: list[TaskData]) -> TaskData:
                     line_numbers=np.concatenate([p.line_numbers for p in parts]))
 
 
+@contextmanager
+def staged_directory(directory) -> Iterator[Path]:
+    """Yield an empty directory beside `directory` to write into; on success it replaces `directory`
+    (an older one there is removed), on any failure or Ctrl-C it is deleted and `directory` is left as it was."""
+    final = Path(directory)
+    partial = final.with_name(f"{final.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        old = final.with_name(f"{final.name}.old-{os.getpid()}")
+        if final.exists():
+            final.rename(old)
+        partial.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def teacher_record(config: DistillConfig) -> dict:
+    """Where the student's soft targets came from: {"teacher": directory or None, "soft_targets": ... or None}.
+
+    "teacher" names a directory only when it exists (and, for saved soft targets, still holds the teacher that
+    made them); saved soft targets are recorded by file, with the teacher that made them (path, content hash
+    and, for the committed ones, its description and accuracy).
+    """
+    if config.alpha >= 1:
+        return {"teacher": None, "soft_targets": None}
+    if not config.soft_targets:
+        return {"teacher": config.teacher, "soft_targets": None}
+    meta = read_json(Path(config.soft_targets).with_suffix(".json"))
+    made_by = {key: meta[key] for key in ("teacher", "teacher_sha256", "teacher_description", "teacher_dev_accuracy")
+               if key in meta}
+    if config.augmented_file or config.composed_file:  # their rows were labelled by config.teacher
+        teacher = config.teacher
+    else:  # the directory that made the soft targets, while it still holds that very teacher
+        teacher = meta.get("teacher")
+        if teacher and Path(teacher).is_dir() and path_sha256(teacher) != meta.get("teacher_sha256"):
+            teacher = None
+    return {"teacher": teacher if teacher and Path(teacher).is_dir() else None,
+            "soft_targets": {"file": str(config.soft_targets), **made_by}}
+
+
 def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
     """Train, select on held-out train rows, score on dev, save the artifact; return the summary.
 
     `pruner_factory(model, total_steps)`, when given, returns a pruner (see featherweight.prune.GradualPruner)
     that prunes the student while it trains.
     """
-    from featherweight.students import build_student, parameter_groups
-    from featherweight.embeddings import build_embedding
-
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.num_threads)
     task = config.data.spec
@@ -190,8 +256,21 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
         logits.append(transfer_logits)
     train = _merge(parts) if len(parts) > 1 else train
 
-    tokenizer = fit_student_tokenizer(config, train.texts_a + (train.texts_b or []))
     out = Path(config.output_dir)
+    with staged_directory(out) as staged:  # a failure or Ctrl-C leaves no half-written student at `out`
+        fitted = _fit_and_save(config, train, logits, splits, staged, pruner_factory)
+    return {"name": config.name, "output_dir": str(out), "params": fitted.pop("params"),
+            "disk_bytes": (out / "model.safetensors").stat().st_size, **fitted}
+
+
+def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: dict, out: Path,
+                  pruner_factory) -> dict:
+    """Fit the tokenizer, train, select, score and save the student into `out`; return params, timing, scores."""
+    from featherweight.students import build_student, parameter_groups
+    from featherweight.embeddings import build_embedding
+
+    task = config.data.spec
+    tokenizer = fit_student_tokenizer(config, train.texts_a + (train.texts_b or []))
     tokenizer.save(out / "tokenizer")
     cache = Path(config.work_dir) / "cache" / "tokens"
     tokenizer_hash = path_sha256(out / "tokenizer")
@@ -204,8 +283,9 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
     model = build_student(config.student_config(), build_embedding(tokenizer, config.embedding_dim),
                           task.num_labels, task.is_pair)
     settings = config.training_settings()
+    dev = {name: pair for name, pair in evaluation.items() if name != "heldout"}
     history, best_state, best_score, epoch_seconds = _train(model, training, evaluation["heldout"], settings, config,
-                                                            pruner_factory)
+                                                            pruner_factory, dev)
     model.load_state_dict(best_state)
 
     scores = score_encoded(task, model, evaluation)
@@ -214,10 +294,9 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
             "embedding": {"type": config.embedding_type, "dim": config.embedding_dim},
             "parameters": parameter_groups(model), "scores": scores, "history": history,
             "distill_config": dataclasses.asdict(config), "training": settings,
-            "teacher": config.teacher if config.alpha < 1 else None, "variant": "distilled"}
+            **teacher_record(config), "variant": "distilled"}
     save_student(out, model, tokenizer, meta)
-    return {"name": config.name, "output_dir": str(out), "params": sum(meta["parameters"].values()),
-            "disk_bytes": (out / "model.safetensors").stat().st_size, "epoch_seconds": float(np.mean(epoch_seconds)),
+    return {"params": sum(meta["parameters"].values()), "epoch_seconds": float(np.mean(epoch_seconds)),
             "epochs_run": len(history), **scores}
 
 
@@ -227,8 +306,11 @@ def _optimizer(model, settings: dict):
     return torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
 
 
-def _train(model, training: TrainingSet, heldout, settings: dict, config: DistillConfig, pruner_factory=None):
+def _train(model, training: TrainingSet, heldout, settings: dict, config: DistillConfig, pruner_factory=None,
+           dev: dict | None = None):
     """Epochs of length-bucketed batches; keeps a copy of the weights with the best held-out accuracy.
+
+    `dev` ({name: (TaskData, EncodedData)}) is scored after each epoch for the history only; it never selects.
 
     Equal accuracies are told apart by the held-out cross-entropy: a student still predicting the
     majority class while its loss falls is learning, not stale (small pair sets start like that).
@@ -269,10 +351,12 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
         heldout_logits = predict_encoded(model, heldout_encoded)
         score = split_metrics(config.data.spec, heldout_logits.argmax(1), heldout_data.labels)["accuracy"]
         heldout_loss = F.cross_entropy(torch.as_tensor(heldout_logits), heldout_labels).item()
+        dev_scores = score_encoded(config.data.spec, model, dev) if dev else {}  # the record only
         history.append({"epoch": epoch + 1, "loss": total / len(batches), "heldout_accuracy": score,
-                        "heldout_loss": heldout_loss, "seconds": epoch_seconds[-1]})
+                        "heldout_loss": heldout_loss, **dev_scores, "seconds": epoch_seconds[-1]})
         report(f"{config.name} epoch {epoch + 1}: loss {total / len(batches):.4f}, held-out accuracy {score:.4f}, "
-               f"held-out loss {heldout_loss:.4f}")
+               f"held-out loss {heldout_loss:.4f}"
+               + "".join(f", {name.replace('_', ' ')} {value:.4f}" for name, value in dev_scores.items()))
         if pruner is not None and not pruner.complete:
             continue  # not yet at the target sparsity: not a candidate
         if (score, -heldout_loss) > best:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from featherweight.batching import bucketed_batches
+from featherweight.config_io import check_options
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits
 from featherweight.metrics import split_metrics, summarize
 from featherweight.progress import progress_bar, report
@@ -22,31 +23,43 @@ from featherweight.teacher import (DEFAULT_TEACHER, TEACHER_INFO, collate, predi
 
 logger = logging.getLogger(__name__)
 
+# field -> (is the value valid, what is expected), checked by config_io.check_options
+FINETUNE_OPTION_RULES = {
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "eval_batch_size": (lambda v: v >= 1, ">= 1"),
+    "warmup_ratio": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "max_length": (lambda v: v >= 2, ">= 2 (room for the [CLS] and [SEP] pieces)"),
+    "max_train_rows": (lambda v: v >= 1, ">= 1"),
+    "checkpoint_every": (lambda v: v >= 1, ">= 1"),
+}
+
 
 @dataclass
 class FinetuneConfig:
     """Settings of `featherweight finetune`."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    teacher: str = DEFAULT_TEACHER  # hub name or local directory; "minilm" needs no network
-    output_dir: str | None = None  # default: artifacts/teacher-<task>
-    epochs: int = 2
-    learning_rate: float = 5e-5
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    max_length: int = 128
-    max_train_rows: int | None = None  # use only the first N training rows (quick runs)
+    teacher: str = DEFAULT_TEACHER  # model to fine-tune: hub name or local directory; "minilm" needs no network
+    output_dir: str | None = None  # checkpoints and best/ go here; default: artifacts/teacher-<task>
+    epochs: int = 2  # passes over the training rows
+    learning_rate: float = 5e-5  # AdamW peak learning rate (linear warm-up, then linear decay)
+    batch_size: int = 32  # training rows per optimizer step
+    eval_batch_size: int = 128  # rows per forward pass when scoring held-out and dev rows
+    warmup_ratio: float = 0.06  # fraction of the optimizer steps that warm the learning rate up from 0
+    weight_decay: float = 0.01  # AdamW weight decay (not on biases and LayerNorm)
+    max_length: int = 128  # word pieces kept per text; longer texts are truncated
+    max_train_rows: int | None = None  # use only the first N training rows (quick runs); default: all rows
     checkpoint_every: int = 500  # optimizer steps between resumable checkpoints
-    seed: int = 42
-    progress: bool = True
+    seed: int = 42  # random seed of initialisation, shuffling and dropout
+    progress: bool = True  # show progress bars
 
     def __post_init__(self):
         if isinstance(self.data, dict):
             self.data = DataConfig(**self.data)
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be positive, got {self.epochs}, {self.batch_size}.")
+        check_options(self, FINETUNE_OPTION_RULES)
         if self.output_dir is None:
             self.output_dir = str(Path("artifacts") / f"teacher-{self.data.task}")
 
@@ -64,6 +77,8 @@ def finetune(config: FinetuneConfig) -> dict:
         logger.info("Teacher already fine-tuned in %s; reusing it.", out)
         return json.loads(summary_path.read_text())
 
+    logger.info("finetune: %s on %s for %d epoch(s) into %s; the best epoch's model (by held-out accuracy) goes "
+                "to %s", config.teacher, config.data.task, config.epochs, out, config.best_dir)
     torch.manual_seed(config.seed)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -90,14 +105,18 @@ def finetune(config: FinetuneConfig) -> dict:
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
-        logger.info("Resuming from epoch %d, step %d.", state["epoch"], state["step_in_epoch"])
+        logger.info("finetune: resuming from epoch %d (step %d of %d) in %s", state["epoch"] + 1,
+                    state["step_in_epoch"], steps_per_epoch, checkpoint)
 
+    # one bar over every epoch, so its ETA is the whole run's (every epoch has the same number of batches)
+    done = state["epoch"] * steps_per_epoch + state["step_in_epoch"]
+    bar = progress_bar(total=steps_per_epoch * config.epochs, initial=done, desc="finetune", enable=config.progress)
+    clock = (time.perf_counter(), done)  # this session's start: its pace estimates the time left
     for epoch in range(state["epoch"], config.epochs):
         model.train()
         batches = bucketed_batches(lengths, config.batch_size, shuffle=True, seed=config.seed + epoch)
         started = time.perf_counter()
-        bar = progress_bar(total=len(batches), initial=state["step_in_epoch"],
-                           desc=f"finetune epoch {epoch + 1}/{config.epochs}", enable=config.progress)
+        bar.set_description(f"finetune epoch {epoch + 1}/{config.epochs}")
         for step in range(state["step_in_epoch"], len(batches)):
             index = batches[step]
             batch = collate([encodings[i] for i in index], tokenizer.pad_token_id)
@@ -115,16 +134,18 @@ def finetune(config: FinetuneConfig) -> dict:
                 state["train_seconds"] += time.perf_counter() - started
                 started = time.perf_counter()
                 _save_checkpoint(checkpoint, model, tokenizer, optimizer, scheduler, state)
-        bar.close()
         state["train_seconds"] += time.perf_counter() - started
         scores = _evaluate_epoch(model, tokenizer, splits, config)
-        report(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        left = _time_left(clock, (epoch + 1) * steps_per_epoch, steps_per_epoch * config.epochs)
+        report(f"epoch {epoch + 1}/{config.epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+               + (f"; about {left} left" if epoch + 1 < config.epochs else ""))
         state["history"].append({"epoch": epoch + 1, **scores})
         if scores["heldout_accuracy"] > state["best_score"]:
             state["best_score"] = scores["heldout_accuracy"]
             _save_best(config, model, tokenizer, epoch + 1, scores)
         state.update(epoch=epoch + 1, step_in_epoch=0)
         _save_checkpoint(checkpoint, model, tokenizer, optimizer, scheduler, state)
+    bar.close()
 
     best = json.loads((config.best_dir / TEACHER_INFO).read_text())
     summary = {"task": task.name, "teacher": config.teacher, "best_dir": str(config.best_dir),
@@ -133,6 +154,13 @@ def finetune(config: FinetuneConfig) -> dict:
     summary_path.write_text(json.dumps(summary, indent=2))
     shutil.rmtree(checkpoint, ignore_errors=True)  # the best model is kept; resume state is spent
     return summary
+
+
+def _time_left(clock: tuple[float, int], done: int, total: int) -> str:
+    """The time the remaining steps take at this session's pace so far (evaluation included), e.g. "23 min"."""
+    began, first = clock
+    seconds = (time.perf_counter() - began) / max(1, done - first) * (total - done)
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _check_same_config(out: Path, config: FinetuneConfig) -> None:

@@ -1,5 +1,10 @@
 """The compress pipeline: teacher (from cache or fine-tuned), soft targets, distillation, then compression actions.
 
+Without a teacher directory, --soft-targets or --finetune-teacher, a train file whose content matches soft targets
+committed with the repository (bench/results/soft_targets: SST-2) distils from those, so the main command runs
+in minutes; otherwise the default teacher is fine-tuned first. With `export` formats, the last variant made
+is exported into <output_dir>-export-<format>/. The run ends with a one-screen summary in the log.
+
 With actions `distill prune quantize` the distilled student is saved at output_dir and its variants beside
 it, each a loadable artifact: output_dir + "-pruned", "-quantized" and "-pruned-quantized" (quantized
 variants start from the distilled and the pruned student respectively). Each variant's student.json
@@ -13,28 +18,42 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featherweight.distill import DistillConfig, distill
+import featherweight
+from featherweight.config_io import check_options, read_json
+from featherweight.distill import DistillConfig, distill, staged_directory
+from featherweight.fingerprint import file_sha256
 from featherweight.prune import PruneConfig
 from featherweight.quantize import QuantizeConfig
+from featherweight.size import compression_ratios, recorded_teacher_sizes
 
 logger = logging.getLogger(__name__)
 
 ACTIONS = ("distill", "prune", "quantize")
+EXPORT_FORMATS = ("onnx", "onnx-int8", "c")
 VARIANT_SUFFIXES = {"distilled": "", "pruned": "-pruned", "quantized": "-quantized",
                     "pruned-quantized": "-pruned-quantized"}
+# soft targets committed with the repository (absent in a pip install: the teacher is then fine-tuned)
+COMMITTED_SOFT_TARGETS = Path(featherweight.__file__).resolve().parents[1] / "bench" / "results" / "soft_targets"
 
 
 @dataclass
 class CompressConfig(DistillConfig):
     """Settings of `compress.py` / `featherweight compress`: a distillation plus what follows it."""
 
-    compression_actions: list[str] = field(default_factory=lambda: ["distill"])
+    compression_actions: list[str] = field(default_factory=lambda: ["distill"])  # distill, then optional prune/quantize
     teacher_epochs: int = 2  # used only when the teacher must be fine-tuned first
     pruning: PruneConfig = field(default_factory=PruneConfig)  # used with the "prune" action
     quantization: QuantizeConfig = field(default_factory=QuantizeConfig)  # used with the "quantize" action
+    finetune_teacher: bool = False  # no teacher yet: fine-tune one, not the committed SST-2 soft targets
+    export: list[str] = field(default_factory=list)  # export the last variant made as onnx, onnx-int8 and/or c
 
     def __post_init__(self):
         super().__post_init__()
+        check_options(self, {"teacher_epochs": (lambda v: v >= 1, ">= 1")})
+        unknown_formats = [name for name in self.export if name not in EXPORT_FORMATS]
+        if unknown_formats:
+            raise ValueError(f"export formats must be among {', '.join(EXPORT_FORMATS)}, got {unknown_formats} "
+                             "(--export).")
         if isinstance(self.pruning, dict):
             self.pruning = PruneConfig.from_dict(self.pruning)
         if isinstance(self.quantization, dict):
@@ -61,14 +80,58 @@ def ensure_teacher(config: DistillConfig, epochs: int) -> str:
     return str(default)
 
 
+def committed_soft_targets(task: str, train_file) -> Path | None:
+    """The committed soft targets (.npz) of `train_file` for `task`, matched by content hash; None if there are none."""
+    if not COMMITTED_SOFT_TARGETS.is_dir():
+        return None
+    digest = None
+    for meta_path in sorted(COMMITTED_SOFT_TARGETS.glob("*.json")):
+        meta = read_json(meta_path)
+        if meta.get("task") != task or not meta_path.with_suffix(".npz").is_file():
+            continue
+        digest = digest or file_sha256(train_file)
+        if meta.get("data_sha256") == digest:
+            return meta_path.with_suffix(".npz")
+    return None
+
+
+def _teacher_source(config: CompressConfig) -> CompressConfig:
+    """The config to distil with: the teacher made ready, or the committed soft targets when there is no teacher."""
+    needs_teacher = bool(config.augmented_file or config.composed_file)  # their rows need a teacher to label them
+    if config.alpha >= 1 or (config.soft_targets and not needs_teacher):
+        return config
+    default = Path(config.work_dir) / f"teacher-{config.data.task}" / "best"
+    no_teacher_chosen = Path(config.teacher) == default and not default.is_dir()  # nor --soft-targets (above)
+    if no_teacher_chosen and not (needs_teacher or config.finetune_teacher):
+        from featherweight.data import task_directory
+
+        train_file = task_directory(config.data, show_progress=config.progress) / config.data.spec.train_file
+        committed = committed_soft_targets(config.data.task, train_file)
+        if committed is not None:
+            logger.info("No teacher at %s: %s", default, _committed_note(committed))
+            return dataclasses.replace(config, soft_targets=str(committed))
+    ensure_teacher(config, config.teacher_epochs)
+    return config
+
+
+def _committed_note(committed: Path) -> str:
+    """One line: which teacher made the committed soft targets, and how to fine-tune one's own instead."""
+    meta = read_json(committed.with_suffix(".json"))
+    accuracy = meta.get("teacher_dev_accuracy")
+    scored = f", {meta['task'].upper()} dev accuracy {accuracy:.1%}" if accuracy is not None else ""
+    return (f"distilling from the committed soft targets {committed}, made by "
+            f"{meta.get('teacher_description') or meta.get('teacher')}{scored}. To fine-tune your own teacher "
+            "first instead (about an hour on 2 CPU cores for SST-2), add --finetune-teacher.")
+
+
 def compress(config: CompressConfig) -> dict:
     """Run every stage the config needs, reusing cached stages; return the student's summary.
 
     With prune and/or quantize actions the summary gains "variants" (accuracy and sizes of each) and, when a
-    teacher was used, the teacher's size row and every variant's compression ratios against it.
+    teacher directory exists, the teacher's size row and every variant's compression ratios against it.
+    With `export` formats it gains "exports" ({format: directory}).
     """
-    if config.alpha < 1 and (config.augmented_file or config.composed_file or not config.soft_targets):
-        ensure_teacher(config, config.teacher_epochs)
+    config = _teacher_source(config)
     summary = distill(config)
     actions = set(config.compression_actions)
     if actions & {"prune", "quantize"}:
@@ -76,14 +139,61 @@ def compress(config: CompressConfig) -> dict:
             config.output_dir, pruning=config.pruning if "prune" in actions else None,
             quantization=config.quantization if "quantize" in actions else None, data=config.data,
             retrain=config, progress=config.progress)
-        if config.alpha < 1 and Path(config.teacher).is_dir():  # saved soft targets need no teacher on disk
-            from featherweight.size import compression_ratios, resolve_teacher, teacher_sizes
-
-            teacher = teacher_sizes(resolve_teacher(config.teacher), Path(config.work_dir) / "cache" / "sizes")
+        teacher = recorded_teacher_sizes(summary["output_dir"], Path(config.work_dir) / "cache" / "sizes")
+        if teacher is not None:
             summary["teacher"] = teacher
             for variant in summary["variants"].values():
                 variant.update(compression_ratios(teacher, variant))
+    if config.export:
+        summary["exports"] = _export(config, _final_variant(summary))
+    _log_summary(config, summary)
     return summary
+
+
+def _final_variant(summary: dict) -> str:
+    """The directory of the last variant made: pruned-quantized, quantized, pruned, else distilled."""
+    variants = summary.get("variants", {})
+    for name in ("pruned-quantized", "quantized", "pruned"):
+        if name in variants:
+            return variants[name]["output_dir"]
+    return summary["output_dir"]
+
+
+def _export(config: CompressConfig, model_dir: str) -> dict[str, str]:
+    """Export `model_dir` in each of config.export's formats into <output_dir>-export-<format>/."""
+    from featherweight.export import ExportConfig, export
+
+    exports = {}
+    for name in config.export:
+        output = f"{config.output_dir}-export-{name}"
+        export(ExportConfig(model=model_dir, output=output, format=name, glue_dir=config.data.glue_dir))
+        exports[name] = output
+    return exports
+
+
+def _log_summary(config: CompressConfig, summary: dict) -> None:
+    """A one-screen summary: each variant's dev score(s), deployable size and place, the exports, the next commands."""
+    from featherweight.size import deployable_sizes
+
+    variants = summary.get("variants") or {"distilled": summary}
+    lines = [f"Done: {summary['name']}"]
+    for name, variant in variants.items():
+        scores = ", ".join(f"{key} {value:.4f}" for key, value in variant.items()
+                           if key.startswith("dev_") and isinstance(value, float))
+        deployable = variant.get("deployable_bytes") or deployable_sizes(variant["output_dir"])["deployable_bytes"]
+        lines.append(f"  {name:<17} {scores}; deployable {deployable:,} bytes (gzip); {variant['output_dir']}")
+    for name, directory in summary.get("exports", {}).items():
+        lines.append(f"  export {name:<10} {directory}")
+    data = f" --task {config.data.task}" + (f" --glue-dir {config.data.glue_dir}" if config.data.glue_dir else "")
+    lines.append("Next:")
+    onnx = [directory for name, directory in summary.get("exports", {}).items() if name != "c"]
+    if onnx:
+        lines.append(f'  featherweight predict --model {onnx[0]} "a gripping, funny film"')
+    else:
+        lines.append(f"  featherweight export --model {_final_variant(summary)} --output EXPORT_DIR --format onnx-int8")
+    lines.append(f"  featherweight evaluate --model {_final_variant(summary)}{data}")
+    for line in lines:
+        logger.info("%s", line)
 
 
 def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantization: QuantizeConfig | None = None,
@@ -160,12 +270,14 @@ def _pruned(student, out: Path, pruning: PruneConfig, embedding_type: str, retra
 
 
 def _save_variant(out: Path, model, tokenizer, meta: dict) -> None:
-    """Save a variant; its student.json gets the weights' sizes, measured after they are written."""
+    """Save a variant (staged, then moved into place); its student.json gets the weights' sizes, measured after
+    they are written."""
     from featherweight.artifact import STUDENT_FILE, save_student
     from featherweight.size import weights_sizes
 
-    save_student(out, model, tokenizer, {key: value for key, value in meta.items() if key != "format"})
-    path = out / STUDENT_FILE
-    written = json.loads(path.read_text())
-    written["sizes"] = weights_sizes(out)
-    path.write_text(json.dumps(written, indent=2, default=str))
+    with staged_directory(out) as staged:
+        save_student(staged, model, tokenizer, {key: value for key, value in meta.items() if key != "format"})
+        path = staged / STUDENT_FILE
+        written = json.loads(path.read_text())
+        written["sizes"] = weights_sizes(staged)
+        path.write_text(json.dumps(written, indent=2, default=str))

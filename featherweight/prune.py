@@ -72,18 +72,18 @@ class MagnitudePruning(torch_prune.BasePruningMethod):
 class PruneConfig:
     """How to prune; the defaults are the thesis recipe (post-training local top-V, Table 6.3 targets)."""
 
-    pruning_method: Literal["top-v", "magnitude"] = "top-v"
-    pruning_scope: Literal["local", "global"] = "local"  # local: each tensor to its part's sparsity
-    sparsity_lstm: float = TABLE_6_3["lstm"]
-    sparsity_rnn: float = TABLE_6_3["rnn"]
-    sparsity_linear: float = TABLE_6_3["linear"]
-    sparsity_hash: float = TABLE_6_3["hash"]  # hash tables are already tiny
-    sparsity_char: float = TABLE_6_3["char"]  # thesis text; its code used 0.4
-    sparsity_bpe: float = TABLE_6_3["bpe"]
+    pruning_method: Literal["top-v", "magnitude"] = "top-v"  # top-v: to a target sparsity; magnitude: by threshold
+    pruning_scope: Literal["local", "global"] = "local"  # local: each tensor to its part's sparsity; global: pooled
+    sparsity_lstm: float = TABLE_6_3["lstm"]  # fraction of LSTM weights pruned (thesis Table 6.3)
+    sparsity_rnn: float = TABLE_6_3["rnn"]  # fraction of Elman RNN weights pruned (Table 6.3)
+    sparsity_linear: float = TABLE_6_3["linear"]  # fraction of classifier (Linear) weights pruned (Table 6.3)
+    sparsity_hash: float = TABLE_6_3["hash"]  # fraction of hash embedding weights pruned; hash tables are already tiny
+    sparsity_char: float = TABLE_6_3["char"]  # fraction of char embedding weights pruned (thesis text; code 0.4)
+    sparsity_bpe: float = TABLE_6_3["bpe"]  # fraction of BPE embedding weights pruned (Table 6.3)
     global_sparsity: float = 0.3  # global top-v: fraction of all weights in global_parts
     magnitude_threshold: float = 0.01  # magnitude: prune |w| <= this, in every tensor of global_parts
-    global_parts: tuple[str, ...] = ("lstm", "rnn", "linear", "char", "bpe")  # pooled by global and magnitude
-    pruning_schedule: Literal["one-shot", "gradual"] = "one-shot"  # gradual: during distillation training
+    global_parts: tuple[str, ...] = ("lstm", "rnn", "linear", "char", "bpe")  # parts pooled by global top-v, magnitude
+    pruning_schedule: Literal["one-shot", "gradual"] = "one-shot"  # one-shot after training, or gradual during it
     gradual_end: float = 0.85  # fraction of training steps at which gradual pruning reaches the target
     gradual_every: int = 10  # optimizer steps between mask updates
 

@@ -34,12 +34,12 @@ CALIBRATION_HELP = ("Static classifier quantization needs calibration batches fr
 class QuantizeConfig:
     """What to quantize and how; the defaults are the thesis recipe with a dynamic classifier."""
 
-    embedding_quantization: Literal["int8-row", "none"] = "int8-row"  # weight-only, one scale per row
+    embedding_quantization: Literal["int8-row", "none"] = "int8-row"  # int8-row: weight-only, one scale per row
     encoder_quantization: Literal["dynamic-int8", "none"] = "dynamic-int8"  # LSTM / Elman RNN weights
-    lstm_activations: Literal["float", "dynamic-int8"] = "float"  # LSTM: int8 weights, float state
-    elman_activations: Literal["float", "dynamic-int8"] = "float"  # Elman RNN steps: int8 weights, float state
-    classifier_quantization: Literal["dynamic", "static", "weight-only", "none"] = "dynamic"
-    hash_importance_dtype: Literal["float16", "float32"] = "float16"  # thesis: hash scalars in fp16
+    lstm_activations: Literal["float", "dynamic-int8"] = "float"  # LSTM state: float, or dynamic-int8 as in the thesis
+    elman_activations: Literal["float", "dynamic-int8"] = "float"  # Elman RNN state: float, or dynamic-int8 (thesis)
+    classifier_quantization: Literal["dynamic", "static", "weight-only", "none"] = "dynamic"  # classifier int8 scheme
+    hash_importance_dtype: Literal["float16", "float32"] = "float16"  # hash importance scalars (thesis: float16)
     calibration_rows: int = 4096  # the pipeline calibrates static scales on the first rows of the held-out slice
 
     def __post_init__(self):

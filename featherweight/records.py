@@ -19,6 +19,11 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
 
 
+def _drop_end_notices(record: logging.LogRecord) -> bool:
+    """Drop sacred's "Failed after ...!" / "Aborted after ...!": the CLI says what went wrong in one line."""
+    return not record.getMessage().startswith(("Failed after", "Aborted after"))
+
+
 def _jsonable(config) -> dict:
     data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     return json.loads(json.dumps(data, default=str))
@@ -29,7 +34,9 @@ def record_run(command: str, config, function: Callable[[], dict], *, runs_dir=N
     """Run `function()` as a sacred run named `command`, stored under `runs_dir`.
 
     The run stores the config, the seed, host and library versions, every numeric value of the
-    returned dict as a metric, and each path listed under the result's "artifacts" key.
+    returned dict as a metric, and each path listed under the result's "artifacts" key. An exception ends
+    the record as FAILED, a KeyboardInterrupt (Ctrl-C, or SIGTERM under the CLI) as INTERRUPTED; either is
+    raised again for the caller to report.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -45,6 +52,7 @@ def record_run(command: str, config, function: Callable[[], dict], *, runs_dir=N
         config_dict["seed"] = seed
     experiment.add_config(config_dict)
     experiment.logger = logging.getLogger(f"featherweight.run.{command}")
+    experiment.logger.getChild(experiment.path).addFilter(_drop_end_notices)  # sacred's run logger
 
     @experiment.main
     def main(_run):

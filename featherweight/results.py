@@ -28,7 +28,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 RESULT_COMMANDS = ("compress", "evaluate")
-NOT_IN_CONFIG_ID = ("progress", "output_dir", "num_threads")  # change how a run runs, not what it finds
+NOT_IN_CONFIG_ID = ("progress", "output_dir", "num_threads", "export", "finetune_teacher")  # how a run runs, not what it finds
 IDENTITY = ("command", "task", "name", "arch", "embedding", "dim", "hash_buckets", "alpha", "augmented", "variant")
 LEADING = ("run_id", "command", "task", "name", "arch", "embedding", "dim", "hash_buckets", "alpha", "augmented",
            "variant", "seed", "config_id", "setting_id", "artifact", "started", "stopped", "host", "runs_dir")
@@ -398,10 +398,10 @@ def primary_metric(task: str | None, keys) -> str:
 class AnalyzeResultsConfig:
     """Settings of `featherweight analyze results`: the results table of recorded runs, and seeds aggregated."""
 
-    runs_dir: str | None = None  # sacred runs to read (default: $FEATHERWEIGHT_RUNS_DIR, else ./runs)
+    runs_dir: str | None = None  # sacred runs to read; default: $FEATHERWEIGHT_RUNS_DIR, else ./runs
     tables: list[str] = field(default_factory=list)  # more records from .jsonl / .csv tables (e.g. a sweep's)
-    output: str | None = None  # write every record here (.jsonl or .csv)
-    aggregated: str | None = None  # write the per-setting means and sds here (.jsonl or .csv)
+    output: str | None = None  # write every record here (.jsonl or .csv); default: not written
+    aggregated: str | None = None  # write the per-setting means and sds here (.jsonl or .csv); default: not written
     by: list[str] = field(default_factory=lambda: list(DEFAULT_GROUP))  # columns that make one group
 
     def __post_init__(self):

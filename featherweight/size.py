@@ -16,10 +16,13 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import struct
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 GZIP_LEVEL = 9
 QPARAM_SUFFIXES = ("_scale", "_zero_point")
@@ -213,9 +216,9 @@ def resolve_teacher(directory) -> Path:
 class AnalyzeConfig:
     """Settings of `featherweight analyze`: sizes of student artifacts, and their ratios to the teacher."""
 
-    models: list[str] = field(default_factory=list)  # student artifact directories
-    teacher: str | None = None  # default: the teacher recorded in the first student's student.json
-    cache_dir: str | None = "artifacts/cache/sizes"  # where teacher sizes are cached (None: no cache)
+    models: list[str] = field(default_factory=list)  # student artifact directories to measure
+    teacher: str | None = None  # teacher for the ratios; default: the one in the first student's student.json
+    cache_dir: str | None = "artifacts/cache/sizes"  # teacher sizes cache (gzip takes a minute); "": no cache
 
     def __post_init__(self):
         if not self.models:
@@ -234,11 +237,31 @@ def analyze(config: AnalyzeConfig) -> dict:
                      "arch": meta.get("student", {}).get("arch"), "embedding": meta.get("embedding"),
                      **{k: v for k, v in meta.get("scores", {}).items() if k.startswith(("dev", "heldout"))},
                      **artifact_sizes(directory)})
-    teacher = config.teacher or json.loads((Path(config.models[0]) / "student.json").read_text()).get("teacher")
     result = {"students": rows}
-    if teacher:
-        teacher_row = teacher_sizes(resolve_teacher(teacher), config.cache_dir)
+    teacher_row = _teacher_row(config)
+    if teacher_row is not None:
         result["teacher"] = teacher_row
         for row in rows:
             row.update(compression_ratios(teacher_row, row))
     return result
+
+
+def _teacher_row(config: AnalyzeConfig) -> dict | None:
+    """The --teacher's sizes (it must exist), else those of the teacher the first student records, if on disk."""
+    if config.teacher:
+        return teacher_sizes(resolve_teacher(config.teacher), config.cache_dir)
+    return recorded_teacher_sizes(config.models[0], config.cache_dir)
+
+
+def recorded_teacher_sizes(student_dir, cache_dir=None) -> dict | None:
+    """`teacher_sizes` of the teacher a student's student.json names; None, with a note, when it names none
+    (saved soft targets) or its weights are gone."""
+    recorded = json.loads((Path(student_dir) / "student.json").read_text()).get("teacher")
+    if recorded:
+        try:
+            return teacher_sizes(resolve_teacher(recorded), cache_dir)
+        except FileNotFoundError:
+            pass
+    logger.info("No teacher %s: no teacher size row or compression ratios (analyze sizes --teacher DIR adds them).",
+                f"weights at {recorded}, which {student_dir} records" if recorded else f"recorded in {student_dir}")
+    return None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from featherweight.config_io import read_json
 from featherweight.data import TaskData, get_task, read_task_file
 from featherweight.fingerprint import file_sha256, path_sha256
 from featherweight.progress import progress_bar
@@ -22,15 +23,15 @@ logger = logging.getLogger(__name__)
 class SoftTargetConfig:
     """Settings of `featherweight soft-targets`."""
 
-    teacher: str  # directory of a fine-tuned teacher (or a hub name)
+    teacher: str  # fine-tuned teacher directory (or a hub name) that labels the rows
     data_file: str  # TSV in the task's layout; labels are not needed
-    task: str = "sst-2"
-    output: str | None = None  # default: <data file stem>.soft-targets.npz in the teacher's folder
-    batch_size: int = 128
-    max_length: int | None = None  # default: the length the teacher was fine-tuned with, else 128
+    task: str = "sst-2"  # GLUE task whose column layout the TSV has: sst-2, qqp or mnli
+    output: str | None = None  # logits (.npz + .json); default: soft-targets/<task>-<file stem>.npz by the teacher
+    batch_size: int = 128  # rows per teacher forward pass
+    max_length: int | None = None  # word pieces kept per text; default: the teacher's fine-tuning length, else 128
     shard_size: int = 20000  # rows per resumable shard
-    skip_bad_rows: bool = False
-    progress: bool = True
+    skip_bad_rows: bool = False  # skip malformed TSV rows (counted and logged) instead of stopping at the first
+    progress: bool = True  # show progress bars
 
     def __post_init__(self):
         self.task = get_task(self.task).name
@@ -67,7 +68,7 @@ def load_soft_targets(path, data_file) -> SoftTargets:
     meta_path = path.with_suffix(".json")
     if not path.is_file() or not meta_path.is_file():
         raise FileNotFoundError(f"Soft targets need both {path} and {meta_path}.")
-    meta = json.loads(meta_path.read_text())
+    meta = read_json(meta_path)
     if meta.get("data_sha256") != file_sha256(data_file):
         raise ValueError(f"{path} was computed from another file than {data_file} (content hash differs); "
                          f"recompute them with `featherweight soft-targets --data-file {data_file}`.")
@@ -109,12 +110,14 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     model, tokenizer, order = load_teacher(config.teacher, task)
     shard_dir = output.with_suffix(".shards")
     if shard_dir.is_dir() and _read_json(shard_dir / "identity.json") != wanted:
-        shutil.rmtree(shard_dir)  # shards of another teacher or file: never mixed in
+        logger.warning("%s holds shards of another teacher, file or setting; starting afresh.", shard_dir)
+        shutil.rmtree(shard_dir)  # never mixed in
     shard_dir.mkdir(parents=True, exist_ok=True)
     (shard_dir / "identity.json").write_text(json.dumps(wanted, indent=2))
 
     rows = data.texts()
     starts = range(0, len(rows), config.shard_size)
+    _report_resume(shard_dir, starts, len(rows), config.shard_size)
     seconds = 0.0
     bar = progress_bar(total=len(starts), desc=f"soft targets {Path(config.data_file).name}",
                        unit="shard", enable=config.progress)
@@ -132,8 +135,9 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     bar.close()
     logits = np.concatenate([np.load(shard_dir / f"shard-{n:05d}.npy") for n in range(len(starts))]
                             or [np.zeros((0, task.num_labels), np.float32)])
-    meta = {**wanted, "teacher": config.teacher, "data_file": str(config.data_file), "rows": len(rows), "skipped_rows": dict(data.skipped),
-            "compute_seconds": seconds, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta = {**wanted, "teacher": config.teacher, "data_file": str(config.data_file), "rows": len(rows),
+            "skipped_rows": dict(data.skipped), "compute_seconds": seconds,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output.with_suffix(".tmp.npz"), "wb") as handle:
         np.savez(handle, logits=logits.astype(np.float32), line_numbers=data.line_numbers)
@@ -141,6 +145,15 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     meta_path.write_text(json.dumps(meta, indent=2))
     shutil.rmtree(shard_dir)
     return SoftTargets(logits, data.line_numbers, meta)
+
+
+def _report_resume(shard_dir: Path, starts: range, n_rows: int, shard_size: int) -> None:
+    """Log how much of an interrupted run the finished shards in `shard_dir` already cover."""
+    done = [start for number, start in enumerate(starts) if (shard_dir / f"shard-{number:05d}.npy").is_file()]
+    if done:
+        rows = sum(min(shard_size, n_rows - start) for start in done)
+        logger.info("soft-targets: resuming, %d of %d shards done (%s rows) in %s",
+                    len(done), len(starts), f"{rows:,}", shard_dir)
 
 
 def _read_arrays(path: Path, meta: dict) -> SoftTargets:

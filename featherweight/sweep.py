@@ -97,12 +97,14 @@ def load_grid(path) -> dict:
     """Read a grid YAML file into a mapping (not yet validated: `expand` does that)."""
     import yaml
 
+    from featherweight.data import read_text
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No grid file {path}. A grid is a YAML mapping, e.g. `archs: [bilstm, ffn]`, "
                                 "`seeds: [1, 2]`, `task: sst-2`, `epochs: 4`.")
     try:
-        grid = yaml.safe_load(path.read_text())
+        grid = yaml.safe_load(read_text(path))  # UTF-8, a byte-order mark allowed
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         raise ValueError(f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML ({error.problem}).") from None
@@ -442,14 +444,14 @@ class SweepConfig:
     """Settings of `featherweight sweep GRID.yaml`: run every compress config of a grid, skipping done ones."""
 
     grid: str  # the grid YAML file
-    backend: Literal["local", "ray", "serial"] = "local"
+    backend: Literal["local", "ray", "serial"] = "local"  # local processes, Ray, or serial in-process (debugging)
     workers: int = 2  # runs at once (local processes or local Ray CPUs), one torch thread each
-    ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); None: a local instance
-    runs_dir: str | None = None  # sacred records (default: $FEATHERWEIGHT_RUNS_DIR, else ./runs)
-    results: str | None = None  # results table, .jsonl or .csv (default: <runs_dir>/results.jsonl)
+    ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); default: a local instance
+    runs_dir: str | None = None  # sacred records of the runs; default: $FEATHERWEIGHT_RUNS_DIR, else ./runs
+    results: str | None = None  # results table, .jsonl or .csv; default: <runs_dir>/results.jsonl
     rerun: bool = False  # run even the configs whose results exist
     dry_run: bool = False  # list the runs and whether each is done, run nothing
-    progress: bool = True
+    progress: bool = True  # show progress bars
 
     def __post_init__(self):
         if self.backend not in ("local", "ray", "serial"):

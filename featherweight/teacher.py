@@ -1,14 +1,15 @@
 """Teacher models: locate, load with a checked label order, tokenise, and predict logits in batches."""
 from __future__ import annotations
 
-import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from featherweight.batching import bucketed_batches, sequential_batches
+from featherweight.config_io import read_json
 from featherweight.data.tasks import TaskSpec
 from featherweight.progress import progress_bar
 
@@ -16,6 +17,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TEACHER = "minilm"
 TEACHER_INFO = "featherweight_teacher.json"
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # "name" or "namespace/name" on the hub
+TEACHER_FIX = ("pass a directory written by `featherweight finetune` (its best/ directory), or a Hugging Face "
+               "model name with the network on")
 
 
 def resolve_teacher(name_or_path: str) -> str:
@@ -55,11 +59,24 @@ def label_permutation(id2label: dict, task: TaskSpec) -> np.ndarray | None:
 
 
 def load_teacher(path: str, task: TaskSpec):
-    """Load (model, tokenizer, column order) of a fine-tuned teacher and check its labels."""
+    """Load (model, tokenizer, column order) of a fine-tuned teacher and check its labels.
+
+    A missing directory, one without config.json, or damaged files raise a one-line error naming them.
+    """
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(resolve_teacher(path))
-    tokenizer = AutoTokenizer.from_pretrained(resolve_teacher(path))
+    location = _teacher_location(path)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(location)
+        tokenizer = AutoTokenizer.from_pretrained(location)
+    except SafetensorError as error:
+        raise ValueError(f"Could not load teacher {path}: its model.safetensors is damaged or truncated ({error}); "
+                         f"{TEACHER_FIX}.") from None
+    except OSError as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
+        nowhere = f" (and there is no directory {path})" if not Path(location).exists() else ""
+        raise ValueError(f"Could not load teacher {path}: {reason}{nowhere}; {TEACHER_FIX}.") from None
     if model.config.num_labels != task.num_labels:
         raise ValueError(f"Teacher {path} has {model.config.num_labels} outputs; task {task.name} "
                          f"has {task.num_labels} labels {list(task.label_names)}.")
@@ -68,10 +85,21 @@ def load_teacher(path: str, task: TaskSpec):
     return model, tokenizer, order
 
 
+def _teacher_location(path: str) -> str:
+    """resolve_teacher(path), refusing a local path that is missing or holds no config.json."""
+    location = resolve_teacher(path)
+    directory = Path(location)
+    if directory.is_dir() and not (directory / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a teacher model: it has no config.json; {TEACHER_FIX}.")
+    if not directory.is_dir() and (directory.exists() or not HUB_NAME.fullmatch(location)):
+        raise FileNotFoundError(f"Teacher {path}: no such directory; {TEACHER_FIX}.")
+    return location
+
+
 def teacher_info(path) -> dict:
     """The metadata Featherweight saved beside a fine-tuned teacher ({} for other models)."""
     info = Path(resolve_teacher(str(path))) / TEACHER_INFO
-    return json.loads(info.read_text()) if info.is_file() else {}
+    return read_json(info) if info.is_file() else {}
 
 
 def tokenize_rows(tokenizer, rows: list[tuple[str, ...]], max_length: int) -> list[dict]:

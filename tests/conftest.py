@@ -131,3 +131,17 @@ def finetuned_teacher(tmp_path_factory, glue_dir, tiny_bert) -> Path:
                             batch_size=16, progress=False)
     finetune(config)
     return config.best_dir
+
+
+def cli_error(argv: list[str], caplog) -> str:
+    """Run `featherweight ARGV`, check it exits 2 with exactly one one-line error, and return that line."""
+    import logging
+
+    from featherweight.cli import main
+
+    caplog.clear()
+    caplog.set_level(logging.ERROR)
+    assert main(argv) == 2
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "\n" not in errors[0], errors
+    return errors[0]

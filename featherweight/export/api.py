@@ -37,8 +37,8 @@ class ExportConfig:
 
     model: str  # student artifact directory
     output: str  # export directory (created; an earlier export there is replaced)
-    format: Literal["onnx", "onnx-int8", "c"] = "onnx"
-    int8_method: Literal["weights", "dynamic", "static"] = "weights"  # onnx-int8 only; see onnx_int8.py
+    format: Literal["onnx", "onnx-int8", "c"] = "onnx"  # onnx (float32), onnx-int8 or c (portable C source)
+    int8_method: Literal["weights", "dynamic", "static"] = "weights"  # onnx-int8 only: int8 scheme; see onnx_int8.py
     opset: int = 17  # pinned ONNX opset
     c_prefix: str = "fw"  # C identifiers and file names: <prefix>_predict, <prefix>_model.c
     glue_dir: str | None = None  # data for static calibration / evaluate; default: the student's training data

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from featherweight.config_io import read_json
+
 MANIFEST_FILE = "export.json"
 MANIFEST_VERSION = 1
 FORMATS = ("onnx", "onnx-int8", "c")
@@ -18,9 +20,10 @@ def read_manifest(directory) -> dict:
                 f"`featherweight export --model {directory} --format onnx --output EXPORT_DIR`."
                 if (Path(directory) / "student.json").is_file() else "")
         raise FileNotFoundError(f"{directory} is not an export directory: it has no {MANIFEST_FILE}.{hint}")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format_version") != MANIFEST_VERSION:
-        raise ValueError(f"{path}: export format_version {manifest.get('format_version')!r} is not supported "
+    manifest = read_json(path)
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if version != MANIFEST_VERSION:
+        raise ValueError(f"{path}: export format_version {version!r} is not supported "
                          f"(this code reads {MANIFEST_VERSION}); re-export the student.")
     return manifest
 

@@ -1,6 +1,8 @@
 """Run ONNX exports with onnxruntime: sessions and padded-id batches (numpy only, no torch)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -11,13 +13,22 @@ def ort_session(path, threads: int = 1, config_entries: dict | None = None):
     weights graph needs {"session.disable_quant_qdq": "1"} to compute in float as it was checked.
     """
     import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} is missing: the export is incomplete; export the student again.")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     for key, value in (config_entries or {}).items():
         options.add_session_config_entry(key, value)
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except (ort_errors.Fail, ort_errors.InvalidArgument, ort_errors.InvalidProtobuf, ort_errors.InvalidGraph,
+            ort_errors.NoModel, ort_errors.NotImplemented, ort_errors.RuntimeException) as error:
+        reason = str(error).split(":")[-1].strip().rstrip(".") or type(error).__name__
+        raise ValueError(f"{path} is not a model onnxruntime can load ({reason}); the file is damaged or "
+                         "truncated: export the student again.") from None
 
 
 def ort_logits(session, inputs: tuple) -> np.ndarray:
