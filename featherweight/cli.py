@@ -111,9 +111,9 @@ def _predict(args) -> dict:
 
 COMMANDS = {
     "finetune": (_finetune, "featherweight.finetune:FinetuneConfig",
-                 "Fine-tune a Hugging Face teacher on a GLUE task (best model chosen on held-out train rows)."),
+                 "Fine-tune a Hugging Face teacher on a GLUE task or your own data set (best model chosen on held-out train rows)."),
     "soft-targets": (_soft_targets, "featherweight.soft_targets:SoftTargetConfig",
-                     "Label a TSV file with the teacher once and cache its logits."),
+                     "Label a data file (TSV, CSV, JSON Lines, Parquet) with the teacher once and cache its logits."),
     "augment": (_augment, "featherweight.augment:AugmentConfig",
                 "Augment a task's training rows TinyBERT-style (masked LM + GloVe) for the teacher to label."),
     "compose": (_compose, "featherweight.augment.compose:ComposeConfig",
@@ -128,7 +128,7 @@ COMMANDS = {
     "predict": (_predict, "featherweight.predict:PredictConfig",
                 "Classify texts with an ONNX export (numpy + onnxruntime only): label and probabilities."),
     "evaluate": (_evaluate, "featherweight.evaluate:EvaluateConfig",
-                 "Score a teacher on the task's dev split(s) or on any labelled TSV."),
+                 "Score a teacher or a student on its dev split(s) or any labelled file: accuracy, macro-F1, per class."),
 }
 
 
@@ -138,7 +138,7 @@ SUBCOMMANDS = {"analyze": {
     "results": (_analyze_results, "featherweight.results:AnalyzeResultsConfig",
                 "Results table of recorded compress/evaluate runs (.jsonl or .csv) and seeds aggregated (mean, sd)."),
     "plot": (_analyze_plot, "featherweight.analysis.plot:AnalyzePlotConfig",
-             "Skyline (accuracy vs gzip size), parameters per model part, or weight histograms; PNG and PDF."),
+             "Skyline (accuracy or macro-F1 vs size), parameters per model part, or weight histograms; PNG and PDF."),
 }}
 
 POSITIONAL = {"predict": ("texts", {"nargs": "*", "metavar": "TEXT",

@@ -123,13 +123,13 @@ class DistillConfig:
         if self.student_arch == "ffn":  # no recurrent encoder: hidden_dim does not apply; mean of embeddings
             overrides.pop("hidden_dim", None)
             overrides.setdefault("pooling", "mean")
-        return student_preset(self.student_arch, self.data.spec.is_pair, **overrides)
+        return student_preset(self.student_arch, self.data.is_pair, **overrides)
 
     def training_settings(self) -> dict:
         """Optimizer, learning rate, weight decay and batch size: the preset unless overridden."""
         from featherweight.students import training_preset
 
-        preset = training_preset(self.student_arch, self.data.spec.is_pair)
+        preset = training_preset(self.student_arch, self.data.is_pair)
         for ours, theirs in (("batch_size", "batch_size"), ("optimizer", "optimizer"), ("learning_rate", "lr"),
                              ("weight_decay", "weight_decay")):
             if getattr(self, ours) is not None:
@@ -177,7 +177,7 @@ def _teacher_targets(config: DistillConfig, data_file: Path, data: TaskData, sav
 
     if saved:
         return load_soft_targets(saved, data_file).for_rows(data)
-    targets = soft_targets(SoftTargetConfig(teacher=config.teacher, data_file=str(data_file), task=config.data.task,
+    targets = soft_targets(SoftTargetConfig(teacher=config.teacher, data_file=str(data_file), task=config.data.spec,
                                             skip_bad_rows=config.data.skip_bad_rows, progress=config.progress))
     return targets.for_rows(data)
 
@@ -289,8 +289,8 @@ def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: 
     model.load_state_dict(best_state)
 
     scores = score_encoded(task, model, evaluation)
-    meta = {"task": task.name, "label_names": list(task.label_names), "pair": task.is_pair,
-            "num_labels": task.num_labels, "student": config.student_config().to_dict(),
+    meta = {"task": task.name, "task_spec": task.to_dict(), "label_names": list(task.label_names),
+            "pair": task.is_pair, "num_labels": task.num_labels, "student": config.student_config().to_dict(),
             "embedding": {"type": config.embedding_type, "dim": config.embedding_dim},
             "parameters": parameter_groups(model), "scores": scores, "history": history,
             "distill_config": dataclasses.asdict(config), "training": settings,

@@ -1,4 +1,4 @@
-"""Score a model on a task's dev split(s) or on any labelled TSV: accuracy, QQP F1, MNLI m/mm."""
+"""Score a model on a task's dev split(s) or on any labelled file: accuracy, macro-F1, per-class scores."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,10 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featherweight.artifact import STUDENT_FILE, load_student, looks_like_student, predict_data
-from featherweight.data import DataConfig, dev_splits, load_splits, read_task_file
-from featherweight.data.splits import GLUE_DIR_ENV
-from featherweight.metrics import split_metrics, summarize
+from featherweight.artifact import STUDENT_FILE, load_student, looks_like_student, predict_data, student_meta
+from featherweight.data import DataConfig, TaskSpec, dev_splits, load_splits, read_task_file, task_from_record
+from featherweight.data.splits import GLUE_DIR_ENV, recorded_data_config
+from featherweight.metrics import format_per_class, per_class, split_metrics, summarize
 from featherweight.teacher import HUB_NAME, load_teacher, predict_logits, teacher_info
 
 logger = logging.getLogger(__name__)
@@ -20,34 +20,71 @@ logger = logging.getLogger(__name__)
 class EvaluateConfig:
     """Settings of `featherweight evaluate`.
 
-    A student without --glue-dir (and no $FEATHERWEIGHT_GLUE_DIR) is scored on the data directory it was trained on.
+    A model is scored on its own task: a student's student.json and a fine-tuned teacher's
+    featherweight_teacher.json record it. Without data options a student is scored on the data it was
+    trained on (its GLUE directory, or its own files); --dev-file or --data-file scores a file instead.
     """
 
     model: str  # a fine-tuned teacher directory or a student artifact
     data: DataConfig = field(default_factory=DataConfig)
-    data_file: str | None = None  # a labelled TSV in the task's layout to score; default: the task's dev split(s)
+    data_file: str | None = None  # a labelled file in the task's columns to score; default: the task's dev split(s)
     batch_size: int = 128  # rows per forward pass
     progress: bool = True  # show progress bars
 
 
 def evaluate(config: EvaluateConfig) -> dict:
-    """Return {"<split>_<metric>": value, ...} for the model on the chosen data.
+    """Return {"<split>_<metric>": value, "<split>_per_class": {...}, ...} for the model on the chosen data.
 
-    A --data-file is read first, then the model is loaded, then the dev split(s) of the data directory.
+    A --data-file (or a lone --dev-file) is read first, then the model is loaded, then the dev split(s).
     """
-    task = config.data.spec
-    splits = ({Path(config.data_file).stem: read_task_file(config.data_file, task,
-                                                           skip_bad_rows=config.data.skip_bad_rows)}
-              if config.data_file else None)
-    if _is_student(config.model):
-        student = load_student(config.model)
-        predict, data_config = _student_predictor(config, student, task), _student_data(config, student)
-    else:
-        predict, data_config = _teacher_predictor(config, task), config.data
+    student = _is_student(config.model)
+    record = student_meta(config.model) if student else teacher_info(config.model)
+    task, data_config = _task_and_data(config, record, "student" if student else "teacher")
+    splits = _given_splits(config, task)
+    if splits is None and data_config is None:
+        raise ValueError(f"{config.model} records no data set to score it on; pass --dev-file FILE (labelled rows "
+                         f"in its columns {list(task.text_columns) + [task.label_column]}).")
+    predict = (_student_predictor(config, load_student(config.model)) if student
+               else _teacher_predictor(config, task))
     splits = splits or dev_splits(load_splits(data_config, show_progress=config.progress))
-    per_split = {name: split_metrics(task, predict(name, data).argmax(1), data.labels)
-                 for name, data in splits.items()}
-    return {"model": config.model, "task": task.name, **summarize(per_split)}
+    per_split, tables = {}, {}
+    for name, data in splits.items():
+        predictions = predict(name, data).argmax(1)
+        per_split[name] = split_metrics(task, predictions, data.labels)
+        tables[name] = per_class(predictions, data.labels, task.label_names)
+        logger.info("%s", format_per_class(tables[name], title=f"{task.name} {name} ({data.path})"))
+    return {"model": config.model, "task": task.name, **summarize(per_split, tables)}
+
+
+def _task_and_data(config: EvaluateConfig, record: dict, kind: str) -> tuple[TaskSpec, DataConfig | None]:
+    """The model's task, checked against the data options given, and the data config to score it on."""
+    recorded = task_from_record(record) if record.get("task") else None
+    if config.data.is_custom:
+        given = config.data.spec
+        if recorded is not None and list(recorded.label_names) != list(given.label_names):
+            raise ValueError(f"{config.model} is a {recorded.name} {kind} with labels {list(recorded.label_names)}; "
+                             f"the data given has labels {list(given.label_names)}. Pass --labels in the model's "
+                             f"order, or the model trained on this data.")
+        return given, config.data
+    if recorded is None or (recorded.is_glue and kind == "teacher"):
+        return config.data.spec, config.data
+    if recorded.is_glue:
+        if config.data.task != recorded.name or list(config.data.spec.label_names) != list(recorded.label_names):
+            raise ValueError(f"{config.model} is a {recorded.name} student with labels {list(recorded.label_names)}; "
+                             f"pass --task {recorded.name}.")
+        return recorded, _student_data(config, record)
+    saved = record.get("data") or (record.get("distill_config") or {}).get("data")
+    return recorded, recorded_data_config(saved) if saved else None
+
+
+def _given_splits(config: EvaluateConfig, task: TaskSpec) -> dict | None:
+    """The file the user asked to score (--data-file, or --dev-file without --train-file), read with the model's
+    task; None when the model is scored on its data set's dev split(s)."""
+    path = config.data_file or (None if config.data.is_custom else config.data.dev_file)
+    if path is None:
+        return None
+    name = Path(path).stem if config.data_file else "dev"
+    return {name: read_task_file(path, task, skip_bad_rows=config.data.skip_bad_rows)}
 
 
 def _is_student(path: str) -> bool:
@@ -65,11 +102,11 @@ def _is_student(path: str) -> bool:
                             "or a fine-tuned teacher (`featherweight finetune` writes it to its best/ directory).")
 
 
-def _student_data(config: EvaluateConfig, student) -> DataConfig:
-    """config.data, pointed at the GLUE directory recorded in the student when none was given."""
+def _student_data(config: EvaluateConfig, meta: dict) -> DataConfig:
+    """config.data, pointed at the GLUE directory recorded in a GLUE student when none was given."""
     if config.data.glue_dir is not None or os.environ.get(GLUE_DIR_ENV) or config.data_file:
         return config.data
-    recorded = ((student.meta.get("distill_config") or {}).get("data") or {}).get("glue_dir")
+    recorded = ((meta.get("distill_config") or {}).get("data") or {}).get("glue_dir")
     if not recorded:
         return config.data
     if not Path(recorded).is_dir():
@@ -80,7 +117,7 @@ def _student_data(config: EvaluateConfig, student) -> DataConfig:
     return dataclasses.replace(config.data, glue_dir=recorded)
 
 
-def _teacher_predictor(config: EvaluateConfig, task):
+def _teacher_predictor(config: EvaluateConfig, task: TaskSpec):
     model, tokenizer, order = load_teacher(config.model, task)
     max_length = teacher_info(config.model).get("max_length", 128)
     return lambda name, data: predict_logits(model, tokenizer, data.texts(), batch_size=config.batch_size,
@@ -88,8 +125,5 @@ def _teacher_predictor(config: EvaluateConfig, task):
                                              desc=name)
 
 
-def _student_predictor(config: EvaluateConfig, student, task):
-    if student.meta["task"] != task.name or student.meta["label_names"] != list(task.label_names):
-        raise ValueError(f"{config.model} is a {student.meta['task']} student with labels "
-                         f"{student.meta['label_names']}; pass --task {student.meta['task']}.")
+def _student_predictor(config: EvaluateConfig, student):
     return lambda name, data: predict_data(student, data, config.batch_size)

@@ -1,4 +1,4 @@
-"""Fine-tune a Hugging Face teacher on a GLUE task, resumably, keeping the best model on held-out data."""
+"""Fine-tune a Hugging Face teacher on a task (GLUE or your own), resumably, keeping the best model on held-out rows."""
 from __future__ import annotations
 
 import dataclasses
@@ -171,6 +171,8 @@ def _check_same_config(out: Path, config: FinetuneConfig) -> None:
         current.pop(key)
     if path.is_file():
         previous = json.loads(path.read_text())
+        # data settings added since the directory was made count as their defaults
+        previous["data"] = {**dataclasses.asdict(DataConfig()), **previous.get("data", {})}
         current = json.loads(json.dumps(current))
         changed = sorted(key for key in current if previous.get(key) != current[key])
         if changed:
@@ -216,7 +218,8 @@ def _save_best(config: FinetuneConfig, model, tokenizer, epoch: int, scores: dic
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    info = {"task": config.data.task, "label_names": list(config.data.spec.label_names),
+    info = {"task": config.data.task, "task_spec": config.data.spec.to_dict(), "data": dataclasses.asdict(config.data),
+            "label_names": list(config.data.spec.label_names),
             "source": config.teacher, "epoch": epoch, "scores": scores,
             "heldout_fraction": config.data.heldout_fraction, "heldout_seed": config.data.heldout_seed,
             "max_length": config.max_length}

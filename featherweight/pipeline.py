@@ -70,8 +70,9 @@ def ensure_teacher(config: DistillConfig, epochs: int) -> str:
         return config.teacher
     default = Path(config.work_dir) / f"teacher-{config.data.task}" / "best"
     if Path(config.teacher) != default:
+        data = "--train-file ..." if config.data.is_custom else f"--task {config.data.task}"
         raise FileNotFoundError(f"Teacher {config.teacher} not found. Fine-tune one with `featherweight finetune "
-                                f"--task {config.data.task} --output-dir DIR` and pass --teacher DIR/best.")
+                                f"{data} --output-dir DIR` and pass --teacher DIR/best.")
     from featherweight.finetune import FinetuneConfig, finetune
 
     logger.info("No teacher at %s yet: fine-tuning the default teacher first.", default)
@@ -102,10 +103,10 @@ def _teacher_source(config: CompressConfig) -> CompressConfig:
         return config
     default = Path(config.work_dir) / f"teacher-{config.data.task}" / "best"
     no_teacher_chosen = Path(config.teacher) == default and not default.is_dir()  # nor --soft-targets (above)
-    if no_teacher_chosen and not (needs_teacher or config.finetune_teacher):
-        from featherweight.data import task_directory
+    if no_teacher_chosen and not (needs_teacher or config.finetune_teacher or config.data.is_custom):
+        from featherweight.data import train_path
 
-        train_file = task_directory(config.data, show_progress=config.progress) / config.data.spec.train_file
+        train_file = train_path(config.data, show_progress=config.progress)
         committed = committed_soft_targets(config.data.task, train_file)
         if committed is not None:
             logger.info("No teacher at %s: %s", default, _committed_note(committed))
@@ -184,11 +185,13 @@ def _log_summary(config: CompressConfig, summary: dict) -> None:
         lines.append(f"  {name:<17} {scores}; deployable {deployable:,} bytes (gzip); {variant['output_dir']}")
     for name, directory in summary.get("exports", {}).items():
         lines.append(f"  export {name:<10} {directory}")
-    data = f" --task {config.data.task}" + (f" --glue-dir {config.data.glue_dir}" if config.data.glue_dir else "")
+    data = "" if config.data.is_custom else (  # a student records its own data set
+        f" --task {config.data.task}" + (f" --glue-dir {config.data.glue_dir}" if config.data.glue_dir else ""))
+    example = '"a gripping, funny film"' if config.data.task == "sst-2" else '"TEXT TO CLASSIFY"'
     lines.append("Next:")
     onnx = [directory for name, directory in summary.get("exports", {}).items() if name != "c"]
     if onnx:
-        lines.append(f'  featherweight predict --model {onnx[0]} "a gripping, funny film"')
+        lines.append(f"  featherweight predict --model {onnx[0]} {example}")
     else:
         lines.append(f"  featherweight export --model {_final_variant(summary)} --output EXPORT_DIR --format onnx-int8")
     lines.append(f"  featherweight evaluate --model {_final_variant(summary)}{data}")
@@ -208,7 +211,8 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
     Returns {variant: summary}, "distilled" included.
     """
     from featherweight.artifact import load_student, score_encoded
-    from featherweight.data import DataConfig, dev_splits, load_splits
+    from featherweight.data import dev_splits, load_splits
+    from featherweight.data.splits import recorded_data_config
     from featherweight.size import artifact_sizes
     from featherweight.tokens import encode_data
 
@@ -218,7 +222,7 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
         if "distill_config" not in student.meta:
             raise ValueError(f"{distilled_dir} records no distillation data settings; pass data=DataConfig(task=..., "
                              "glue_dir=..., heldout_fraction=...) matching its training split.")
-        data = DataConfig(**student.meta["distill_config"]["data"])
+        data = recorded_data_config(student.meta["distill_config"]["data"])
     splits = load_splits(data, show_progress=progress)
     encoded = {name: (split, encode_data(student.tokenizer, split))
                for name, split in {"heldout": splits["heldout"], **dev_splits(splits)}.items()}

@@ -5,8 +5,9 @@
 `evaluate` run; a compress run with prune/quantize actions gives one record per variant (distilled,
 pruned, quantized, pruned-quantized). A record is flat: identity columns (task, arch, embedding, dim,
 hash_buckets, alpha, augmented, variant, seed, name), the run's scalar metrics and sizes (dev_accuracy,
-gzip_bytes, ...; accuracies are fractions as the pipeline reports them), the artifact path, versions as
-"versions.<library>" and the whole config as "config.<dotted.key>". `config_id` hashes the config that
+dev_macro_f1, gzip_bytes, ...; scores are fractions as the pipeline reports them), per-class tables whole
+(dev_per_class), the artifact path, versions as "versions.<library>" and the whole config as
+"config.<dotted.key>". `config_id` hashes the config that
 decides the result (progress, output_dir and num_threads left out), `setting_id` the same without the seed,
 so the seeds of one setting share a setting_id. A compress run without prune/quantize actions reports no
 gzip size; its record gets the sizes of its artifact's weights when the artifact is still on disk.
@@ -24,6 +25,8 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from featherweight.metrics import PER_CLASS
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +82,15 @@ def _is_number(value) -> bool:
 
 
 def _scalars(summary: dict) -> dict:
-    """Numbers of a run summary, dicts of numbers flattened (bytes_by_dtype.int8); paths and lists left out."""
-    return {key: value for key, value in _flatten(summary).items() if _is_number(value)}
+    """Numbers of a run summary, dicts of numbers flattened (bytes_by_dtype.int8); paths and lists left out.
+
+    Per-class tables ("dev_per_class": {label: {precision, recall, f1, support, predicted}}) stay whole, one
+    column each: `aggregate` skips them as non-numeric, a CSV table holds them as JSON.
+    """
+    tables = {key: value for key, value in summary.items() if key.endswith(f"_{PER_CLASS}") and isinstance(value, dict)}
+    numbers = {key: value for key, value in _flatten(summary).items()
+               if _is_number(value) and key.split(".")[0] not in tables}
+    return {**numbers, **tables}
 
 
 def _label(arch, embedding, dim, buckets, pooling=None) -> str | None:
@@ -381,14 +391,15 @@ def aggregate(records: list[dict], by: tuple[str, ...] = DEFAULT_GROUP) -> list[
     return rows
 
 
-def primary_metric(task: str | None, keys) -> str:
-    """The score a skyline plots for a task: dev accuracy; MNLI's m/mm mean, or matched alone without mm."""
+def primary_metric(task: str | None, keys, metric: str = "accuracy") -> str:
+    """The column a skyline plots for a score name (accuracy, macro_f1, f1): its dev value (MNLI's m/mm mean, or
+    matched alone without mm); a column name itself (dev_matched_accuracy, or a bench entry's macro_f1) is kept."""
     keys = set(keys)
-    for candidate in ("dev_mean_accuracy", "dev_accuracy", "dev_matched_accuracy"):
+    for candidate in (f"dev_mean_{metric}", f"dev_{metric}", f"dev_matched_{metric}", metric):
         if candidate in keys or f"{candidate}_mean" in keys:
             return candidate
-    raise ValueError(f"No dev accuracy among {sorted(keys)} for task {task!r}; pass the metric to plot "
-                     "(e.g. --metric dev_f1).")
+    raise ValueError(f"No dev {metric} among {sorted(keys)} for task {task!r}; pass --metric accuracy, macro_f1 "
+                     "or a column the results hold (e.g. --metric dev_f1).")
 
 
 # ---------------------------------------------------------------------------------------------- CLI

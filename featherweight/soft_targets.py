@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from featherweight.config_io import read_json
-from featherweight.data import TaskData, get_task, read_task_file
-from featherweight.fingerprint import file_sha256, path_sha256
+from featherweight.data import TaskData, TaskSpec, get_task, read_task_file, task_from_record
+from featherweight.fingerprint import path_sha256
 from featherweight.progress import progress_bar
 from featherweight.teacher import load_teacher, predict_logits, resolve_teacher, teacher_info
 
@@ -24,23 +24,38 @@ class SoftTargetConfig:
     """Settings of `featherweight soft-targets`."""
 
     teacher: str  # fine-tuned teacher directory (or a hub name) that labels the rows
-    data_file: str  # TSV in the task's layout; labels are not needed
-    task: str = "sst-2"  # GLUE task whose column layout the TSV has: sst-2, qqp or mnli
+    data_file: str  # rows in the task's columns (.tsv, .csv, .jsonl, .parquet); labels are not needed
+    task: str | None = None  # GLUE task of the file's layout; default: the teacher's own task, else sst-2
     output: str | None = None  # logits (.npz + .json); default: soft-targets/<task>-<file stem>.npz by the teacher
     batch_size: int = 128  # rows per teacher forward pass
     max_length: int | None = None  # word pieces kept per text; default: the teacher's fine-tuning length, else 128
     shard_size: int = 20000  # rows per resumable shard
-    skip_bad_rows: bool = False  # skip malformed TSV rows (counted and logged) instead of stopping at the first
+    skip_bad_rows: bool = False  # skip malformed rows (counted and logged) instead of stopping at the first
     progress: bool = True  # show progress bars
 
     def __post_init__(self):
-        self.task = get_task(self.task).name
+        spec = self.task if isinstance(self.task, TaskSpec) else teacher_task(self.teacher, self.task)
+        self.__dict__["_spec"] = spec  # a TaskSpec may be passed for `task` (the API); the field keeps its name
+        self.task = spec.name
         if self.output is None:
             stem = Path(self.data_file).stem
             self.output = str(Path(resolve_teacher(self.teacher)).parent / "soft-targets"
                               / f"{self.task}-{stem}.npz")
         if self.max_length is None:
             self.max_length = teacher_info(self.teacher).get("max_length", 128)
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self.__dict__["_spec"]
+
+
+def teacher_task(teacher: str, name: str | None) -> TaskSpec:
+    """The task named `name` (a GLUE task, or the teacher's own), else the one the teacher was fine-tuned on,
+    else SST-2."""
+    info = teacher_info(teacher)
+    if info.get("task") and name in (None, info["task"]):
+        return task_from_record(info)
+    return get_task(name or "sst-2")
 
 
 @dataclass
@@ -69,7 +84,7 @@ def load_soft_targets(path, data_file) -> SoftTargets:
     if not path.is_file() or not meta_path.is_file():
         raise FileNotFoundError(f"Soft targets need both {path} and {meta_path}.")
     meta = read_json(meta_path)
-    if meta.get("data_sha256") != file_sha256(data_file):
+    if meta.get("data_sha256") != path_sha256(data_file):
         raise ValueError(f"{path} was computed from another file than {data_file} (content hash differs); "
                          f"recompute them with `featherweight soft-targets --data-file {data_file}`.")
     return _read_arrays(path, meta)
@@ -77,11 +92,11 @@ def load_soft_targets(path, data_file) -> SoftTargets:
 
 def identity(config: SoftTargetConfig) -> dict:
     """What the cached logits depend on: the teacher's and the data's content (not their paths), labels, length."""
-    task = get_task(config.task)
+    task = config.spec
     teacher_dir = resolve_teacher(config.teacher)
     return {
         "teacher_sha256": path_sha256(teacher_dir) if Path(teacher_dir).exists() else config.teacher,
-        "data_sha256": file_sha256(config.data_file),
+        "data_sha256": path_sha256(config.data_file),
         "task": task.name,
         "label_names": list(task.label_names),
         "max_length": config.max_length,
@@ -105,7 +120,7 @@ def soft_targets(config: SoftTargetConfig) -> SoftTargets:
 
 
 def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Path) -> SoftTargets:
-    task = get_task(config.task)
+    task = config.spec
     data = read_task_file(config.data_file, task, labelled=False, skip_bad_rows=config.skip_bad_rows)
     model, tokenizer, order = load_teacher(config.teacher, task)
     shard_dir = output.with_suffix(".shards")
@@ -135,7 +150,8 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     bar.close()
     logits = np.concatenate([np.load(shard_dir / f"shard-{n:05d}.npy") for n in range(len(starts))]
                             or [np.zeros((0, task.num_labels), np.float32)])
-    meta = {**wanted, "teacher": config.teacher, "data_file": str(config.data_file), "rows": len(rows),
+    meta = {**wanted, "task_spec": task.to_dict(), "teacher": config.teacher, "data_file": str(config.data_file),
+            "rows": len(rows),
             "skipped_rows": dict(data.skipped), "compute_seconds": seconds,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     output.parent.mkdir(parents=True, exist_ok=True)

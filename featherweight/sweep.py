@@ -6,7 +6,7 @@ A grid is a YAML mapping. Plural keys are axes (lists; one run per combination o
 hash_buckets: 2500}), an axis of its own. `variants` lists the compression variants wanted (distilled,
 pruned, quantized, pruned-quantized; it sets compression_actions). `output_root` is where the students go
 (default <work_dir>/students). Every other key is a fixed setting: a CompressConfig field (epochs, teacher,
-work_dir, pruning: {...}, ...), a DataConfig field (task, glue_dir, heldout_fraction, ...) or an alias
+work_dir, pruning: {...}, ...), a DataConfig field (task, glue_dir, train_file, text_column, ...) or an alias
 (arch, embedding, dim). Relative paths are relative to the working directory.
 
 Each run is recorded with sacred (`featherweight.records.record_run`, command "compress") under the runs
@@ -349,7 +349,7 @@ def _run_ray(configs: list, runs_dir: str, workers: int, address: str | None, pr
 def prepare(configs: list, progress: bool = True) -> None:
     """Make, once and here, what runs share: each distinct teacher and its soft targets of train and
     augmented files, so parallel workers only read them."""
-    from featherweight.data import task_directory
+    from featherweight.data import train_path
     from featherweight.pipeline import ensure_teacher
     from featherweight.soft_targets import SoftTargetConfig, soft_targets
 
@@ -358,13 +358,13 @@ def prepare(configs: list, progress: bool = True) -> None:
         if config.alpha >= 1:
             continue
         teacher = ensure_teacher(config, config.teacher_epochs)
-        files = [task_directory(config.data, show_progress=progress) / config.data.spec.train_file]
+        files = [train_path(config.data, show_progress=progress)]
         files += [Path(config.augmented_file)] if config.augmented_file else []
         for data_file in files:
             key = (teacher, str(data_file), config.data.task, config.data.skip_bad_rows)
             if key not in done:
                 done.add(key)
-                soft_targets(SoftTargetConfig(teacher=teacher, data_file=str(data_file), task=config.data.task,
+                soft_targets(SoftTargetConfig(teacher=teacher, data_file=str(data_file), task=config.data.spec,
                                               skip_bad_rows=config.data.skip_bad_rows, progress=progress))
 
 

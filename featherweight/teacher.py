@@ -46,15 +46,16 @@ def label_permutation(id2label: dict, task: TaskSpec) -> np.ndarray | None:
     and raises when the model's labels cannot be matched to the task's.
     """
     model_names = [str(id2label[i]).lower() for i in range(len(id2label))]
-    task_names = list(task.label_names)
+    task_names = [name.lower() for name in task.label_names]
     if model_names == task_names:
         return None
     if sorted(model_names) == sorted(task_names):
         logger.warning("Teacher label order %s differs from the task's %s; reordering its logits.",
                        model_names, task_names)
         return np.array([model_names.index(name) for name in task_names])
+    how = f"--task {task.name}" if task.is_glue else "on this data (--train-file ...)"
     raise ValueError(f"The teacher's labels {model_names} do not match task {task.name}'s labels "
-                     f"{task_names}. Fine-tune it with `featherweight finetune --task {task.name}` "
+                     f"{task_names}. Fine-tune it with `featherweight finetune {how}` "
                      f"or set its config.json id2label to the task's label names in this order.")
 
 

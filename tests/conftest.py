@@ -24,7 +24,10 @@ BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
 def load_bench(name: str):
     """Import bench/<name>.py (benchmarks are scripts, not a package) as module bench_<name>."""
     import importlib.util
+    import sys
 
+    if str(BENCH_DIR) not in sys.path:  # benchmarks import their shared helpers (bench/common.py) by name
+        sys.path.insert(0, str(BENCH_DIR))
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

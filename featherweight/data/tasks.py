@@ -1,23 +1,29 @@
-"""GLUE task specifications: files, columns, label order and metrics of SST-2, QQP and MNLI."""
+"""Task specifications: one TaskSpec describes any text-classification task; SST-2, QQP and MNLI are presets."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Everything Featherweight needs to know about one GLUE task."""
+    """Everything Featherweight needs to know about one task: where its files are, their columns and its labels.
 
-    name: str  # canonical lower-case name used on the command line
-    directory: str  # folder name inside the GLUE directory
-    train_file: str
-    dev_files: dict[str, str]  # split name -> file name; the first one is required
-    text_columns: tuple[str, ...]  # one column for single sentences, two for pairs
+    A GLUE preset names files inside its `directory` of the GLUE folder; a user's own task (`directory`
+    None) names its files by path. `to_dict()` is stored in every artifact, `from_dict()` rebuilds it.
+    """
+
+    name: str  # canonical lower-case name: the command line's --task, or the user's task name
+    text_columns: tuple[str, ...]  # one column for single texts, two for pairs
     label_column: str
-    label_values: tuple[str, ...]  # values as written in the TSV, in label-index order
+    label_values: tuple[str, ...]  # values as written in the file, in label-index order
     label_names: tuple[str, ...]  # human-readable names, same order
-    metrics: tuple[str, ...]
-    download_url: str
+    metrics: tuple[str, ...] = ("accuracy",)
+    train_file: str = "train.tsv"  # GLUE: file name inside `directory`; own task: its path
+    dev_files: dict[str, str] = field(default_factory=lambda: {"dev": "dev.tsv"})  # split -> file; first required
+    directory: str | None = None  # folder inside the GLUE directory; None for a user's own task
+    download_url: str | None = None  # GLUE zip holding `directory`
+    format: str | None = "tsv"  # every file's format (GLUE: tsv); None: each file's by its extension
 
     @property
     def is_pair(self) -> bool:
@@ -28,8 +34,36 @@ class TaskSpec:
         return len(self.label_values)
 
     @property
+    def is_glue(self) -> bool:
+        return self.directory is not None
+
+    @property
     def required_files(self) -> tuple[str, ...]:
-        return (self.train_file, next(iter(self.dev_files.values())))
+        return (self.train_file, *list(self.dev_files.values())[:1])
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of every field (tuples as lists)."""
+        return json_ready(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TaskSpec":
+        """The spec `to_dict()` wrote; unknown keys are an error naming them."""
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown task spec field(s) {unknown}; expected some of {sorted(known)}. "
+                             "The artifact was written by another Featherweight version: write it again.")
+        tuples = ("text_columns", "label_values", "label_names", "metrics")
+        return cls(**{key: tuple(value) if key in tuples else value for key, value in data.items()})
+
+
+def json_ready(value):
+    """Tuples to lists, recursively (what json.dumps would write)."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
 
 
 GLUE_URL = "https://dl.fbaipublicfiles.com/glue/data"
@@ -83,9 +117,17 @@ ALIASES = {"sst2": "sst-2", "sst": "sst-2", "mnli-m": "mnli"}
 
 
 def get_task(name: str) -> TaskSpec:
-    """Return the spec of a task by name, accepting common spellings (SST-2, sst2)."""
+    """Return the spec of a GLUE task by name, accepting common spellings (SST-2, sst2)."""
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in TASKS:
-        raise ValueError(f"Unknown task {name!r}. Expected one of: {', '.join(TASKS)}.")
+        raise ValueError(f"Unknown task {name!r}. Expected one of: {', '.join(TASKS)}; for your own data set "
+                         f"pass --train-file (or --hf-dataset) with --text-column and --label-column.")
     return TASKS[key]
+
+
+def task_from_record(record: dict) -> TaskSpec:
+    """The task an artifact's metadata records: its "task_spec", else (older artifacts) the GLUE task it names."""
+    if record.get("task_spec"):
+        return TaskSpec.from_dict(record["task_spec"])
+    return get_task(record["task"])

@@ -10,6 +10,7 @@ hold them dequantized, and its own int8 PyTorch model is compared too (reported,
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 import tempfile
@@ -153,7 +154,7 @@ def _compare(reference: np.ndarray, got: np.ndarray, name: str, enforce: bool) -
 
 
 def _export_onnx(student, out: Path, config: ExportConfig) -> dict:
-    from featherweight.export.onnx_fp32 import EXPORTER, export_onnx_fp32, input_names
+    from featherweight.export.onnx_fp32 import EXPORTER, export_onnx_fp32, input_names, set_metadata
     from featherweight.export.runtime import ort_logits, ort_session
     from featherweight.export.onnx_int8 import WEIGHTS_SESSION_CONFIG, int8_weight_graph, quantize_with_onnxruntime
     from featherweight.export.weights import float_model, int8_reference_model, int8_weights, is_quantized
@@ -191,6 +192,7 @@ def _export_onnx(student, out: Path, config: ExportConfig) -> dict:
         if config.format == "onnx-int8":
             info["int8"].update(fp32_bytes=fp32.stat().st_size, int8_bytes=path.stat().st_size,
                                 size_ratio=path.stat().st_size / fp32.stat().st_size)
+    set_metadata(path, onnx_metadata(student.meta))
     session = ort_session(path, config_entries=info.get("onnxruntime", {}).get("session_config"))
     if config.verify:
         inputs = _golden_inputs(student)
@@ -208,6 +210,12 @@ def _export_onnx(student, out: Path, config: ExportConfig) -> dict:
 
         info["evaluation"] = _evaluate(student, config, logits_of)
     return info
+
+
+def onnx_metadata(meta: dict) -> dict[str, str]:
+    """The model.onnx metadata_props: task, label names (a JSON list, in logit order), number of labels, pair."""
+    return {"task": str(meta["task"]), "label_names": json.dumps([str(name) for name in meta["label_names"]]),
+            "num_labels": str(meta["num_labels"]), "pair": json.dumps(bool(meta["pair"]))}
 
 
 def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
@@ -298,20 +306,23 @@ def _calibration_feeds(student, config: ExportConfig) -> list[dict]:
 
 
 def _evaluate(student, config: ExportConfig, logits_of) -> dict:
-    """Dev accuracy of the PyTorch student (its int8 model, if quantized) and of the export, and their agreement.
+    """Dev accuracy and macro-F1 of the PyTorch student (its int8 model, if quantized) and of the export, and their
+    agreement.
 
     `logits_of(data, encoded)` runs the export on a dev split (TaskData, and its training-tokenizer ids).
     """
     from featherweight.artifact import predict_encoded
     from featherweight.data import dev_splits, load_splits
+    from featherweight.metrics import accuracy, macro_f1
     from featherweight.tokens import encode_data
 
-    scores = {}
+    scores, num_labels = {}, student.meta["num_labels"]
     for name, data in dev_splits(load_splits(_student_data(student, config.glue_dir), show_progress=False)).items():
         encoded = encode_data(student.tokenizer, data)
-        torch_logits = predict_encoded(student.model, encoded)
-        got = logits_of(data, encoded)
-        scores[name] = {"pytorch_accuracy": float((torch_logits.argmax(1) == data.labels).mean()),
-                        "export_accuracy": float((got.argmax(1) == data.labels).mean()),
-                        "label_agreement": float((got.argmax(1) == torch_logits.argmax(1)).mean())}
+        pytorch, exported = predict_encoded(student.model, encoded).argmax(1), logits_of(data, encoded).argmax(1)
+        scores[name] = {"pytorch_accuracy": accuracy(pytorch, data.labels),
+                        "export_accuracy": accuracy(exported, data.labels),
+                        "pytorch_macro_f1": macro_f1(pytorch, data.labels, num_labels),
+                        "export_macro_f1": macro_f1(exported, data.labels, num_labels),
+                        "label_agreement": accuracy(exported, pytorch)}
     return scores

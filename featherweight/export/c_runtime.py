@@ -31,6 +31,8 @@ typedef {id_type} fw_id_t;
 /* Label names, indexed like the logits. */
 extern const char *const fw_label_names[FW_NUM_LABELS];
 
+{labels}
+
 /* Token ids of `text`, row-major (n, FW_IDS_PER_TOKEN) into `ids` (room for FW_MAX_TOKENS rows); returns n. */
 int fw_tokenize(const char *text, fw_id_t *ids);
 

@@ -52,3 +52,17 @@ def export_onnx_fp32(model: torch.nn.Module, path, ids_per_token: int, opset: in
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(path))
     return path
+
+
+def set_metadata(path, entries: dict[str, str]) -> Path:
+    """Store `entries` in the ONNX file's metadata_props (onnxruntime: session.get_modelmeta().custom_metadata_map),
+    replacing any of the same keys."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = [prop for prop in proto.metadata_props if prop.key not in entries]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept + [onnx.StringStringEntryProto(key=key, value=value)
+                                        for key, value in entries.items()])
+    onnx.save(proto, str(path))
+    return Path(path)
