@@ -1,8 +1,9 @@
 """Text normalisation and word splitting shared by every tokenizer (pure Python, no torch).
 
-Pipeline, in this order: Unicode form (`unicode_form`), lowercasing (`str.lower`),
-digits to "0" (BPEmb's preprocessing). For ASCII input the first and last steps are
-identities and lowercasing is A-Z -> a-z, which is what a C port must reproduce.
+Pipeline, in this order: lone surrogates to U+FFFD (text that is not valid Unicode, read the way a
+UTF-8 decoder reads an invalid byte), Unicode form (`unicode_form`), lowercasing (`str.lower`),
+digits to "0" (BPEmb's preprocessing). For ASCII input every step but lowercasing is an identity,
+and lowercasing is A-Z -> a-z, which is what a C port must reproduce.
 """
 import re
 import string
@@ -13,12 +14,20 @@ _PUNCT = re.escape(string.punctuation)
 _WORDS_AND_PUNCT = re.compile(rf"[^\s{_PUNCT}]+|[{_PUNCT}]")
 _DIGIT = re.compile(r"\d")
 _SPACES = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"  # what a lone surrogate becomes (the C decoder's U+FFFD for an invalid byte)
+
+
+def replace_surrogates(text: str) -> str:
+    """`text` with each lone surrogate (e.g. from surrogateescape decoding) replaced by U+FFFD."""
+    return _SURROGATE.sub(REPLACEMENT, text)
 
 
 def normalize(text: str, unicode_form: str, lowercase: bool, digits_to_zero: bool = False) -> str:
     """Apply the spec's normalisation steps to `text`."""
     if not isinstance(text, str):
         raise TypeError(f"Expected text as str, got {type(text).__name__}.")
+    text = replace_surrogates(text)
     if unicode_form == "nfkc":
         text = unicodedata.normalize("NFKC", text)
     elif unicode_form == "nfkd_strip_accents":  # thesis: fold accents, "é" -> "e"

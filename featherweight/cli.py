@@ -156,6 +156,7 @@ def _load_config_class(spec: str):
 
 
 UNRECORDED = {_predict, _analyze_results, _analyze_plot, _sweep}  # queries, figures, and grids of recorded runs
+TORCH_FREE = {_predict}  # commands that never import torch or transformers (they start in a fraction of a second)
 
 
 def _recorded(args, command: str, config, function, seed=None) -> dict:
@@ -166,10 +167,9 @@ def _recorded(args, command: str, config, function, seed=None) -> dict:
     return record_run(command, config, function, runs_dir=args.runs_dir, seed=seed)
 
 
-def _add_command(commands, name: str, function, config_class: str, help_text: str) -> None:
-    """One subcommand: an option per config field, positionals from POSITIONAL, and --runs-dir and --record
-    where the command records its run (see UNRECORDED)."""
-    sub = commands.add_parser(name, help=help_text, description=help_text)
+def _add_options(sub: argparse.ArgumentParser, name: str, function, config_class: str) -> None:
+    """A command's options: one per config field, positionals from POSITIONAL, and --runs-dir and --record
+    where the command records its run (see UNRECORDED). Imports the config's module."""
     cls = _load_config_class(config_class)
     positional = POSITIONAL.get(name)
     add_dataclass_arguments(sub, cls, skip=(positional[0],) if positional else ())
@@ -183,6 +183,28 @@ def _add_command(commands, name: str, function, config_class: str, help_text: st
     sub.set_defaults(function=function)
 
 
+def _add_commands(parent: argparse.ArgumentParser, table: dict, dest: str, argv: list[str] | None) -> None:
+    """One subparser per entry of `table` (COMMANDS or a SUBCOMMANDS entry); with `argv`, only the entry it
+    names gets its options, the others keep their name and help (nothing imported for them)."""
+    commands = parent.add_subparsers(dest=dest, required=True, metavar=dest.upper())
+    chosen = None if argv is None else _named(argv, table)
+    for name, (function, config_class, help_text) in table.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if argv is not None and name != chosen:
+            continue
+        if name in SUBCOMMANDS:
+            _add_commands(sub, SUBCOMMANDS[name], "subcommand", None if argv is None else argv[argv.index(name) + 1:])
+        else:
+            _add_options(sub, name, function, config_class)
+
+
+def _named(argv: list[str], table: dict) -> str | None:
+    """The command `argv` names: its first argument that is not an option (the options before a command
+    take no values), if `table` has it."""
+    name = next((arg for arg in argv if not arg.startswith("-")), None)
+    return name if name in table else None
+
+
 def package_version() -> str:
     """The installed featherweight's version, from its package metadata."""
     try:
@@ -191,20 +213,15 @@ def package_version() -> str:
         return "unknown (not installed; pip install -e .)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `featherweight` parser, every command with its options; with `argv`, only the command it names
+    gets its options (only its config module imported), so `featherweight predict` never loads torch, and
+    `featherweight --help` lists every command from COMMANDS without importing any."""
     parser = argparse.ArgumentParser(prog="featherweight", description=__doc__)
     parser.add_argument("--version", action="version", version=f"featherweight {package_version()}",
                         help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (function, config_class, help_text) in COMMANDS.items():
-        if name in SUBCOMMANDS:
-            nested = commands.add_parser(name, help=help_text, description=help_text)
-            subcommands = nested.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
-            for sub_name, (sub_function, sub_class, sub_help) in SUBCOMMANDS[name].items():
-                _add_command(subcommands, sub_name, sub_function, sub_class, sub_help)
-        else:
-            _add_command(commands, name, function, config_class, help_text)
+    _add_commands(parser, COMMANDS, "command", argv)
     return parser
 
 
@@ -249,10 +266,12 @@ def main(argv=None) -> int:
 
 
 def _run(argv) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
-    _quiet_transformers()
+    if args.function not in TORCH_FREE:
+        _quiet_transformers()
     try:
         result = args.function(args)
     except (ValueError, ConnectionError) as error:

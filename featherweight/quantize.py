@@ -3,12 +3,12 @@
 Thesis recipe (Section 6): embeddings 8-bit per row (weight-only), LSTM dynamic int8, Elman RNN through
 our step-by-step ElmanEncoder with int8 Linear layers, classifier dynamic or static int8 (static scales
 calibrated on the held-out train slice, never dev), hash importance weights in float16.
-Our default differs in one way: the recurrent encoders keep float activations (int8 weights, float
-state). Dynamic int8 activations re-quantize the state at every step with a scale taken over the whole
-batch, so a sentence's label would depend on its batch mates and drift over ~100 character steps; and
-float activations are what the C export computes. `lstm_activations="dynamic-int8"` and
-`elman_activations="dynamic-int8"` give the thesis's encoders; `classifier_quantization="weight-only"`
-makes the classifier batch-independent too (the C export's numerics end to end).
+Our default differs in keeping float activations everywhere (int8 weights, float state and classifier
+input). Torch's dynamic int8 kernels quantize their input with one scale taken over the whole batch,
+so a sentence's logits would depend on its batch mates (and, in the encoders, drift over ~100
+character steps); float activations are batch-independent and are what the C and ONNX int8 exports
+compute. `lstm_activations="dynamic-int8"`, `elman_activations="dynamic-int8"` and
+`classifier_quantization="dynamic-per-batch"` give the thesis's batch-dependent dynamic int8 layers.
 The quantized layers live in featherweight.quantized; only its backend module touches torch.ao.
 """
 from __future__ import annotations
@@ -27,25 +27,31 @@ from featherweight.quantized import (DynamicInt8Linear, DynamicInt8LSTM, ElmanEn
 
 CALIBRATION_HELP = ("Static classifier quantization needs calibration batches from the held-out train slice "
                     "(never dev): pass calibration=calibration_batches(encode_data(tokenizer, "
-                    "load_splits(data)['heldout'])), or use classifier_quantization='dynamic'.")
+                    "load_splits(data)['heldout'])), or use classifier_quantization='weight-only'.")
+CLASSIFIER_SCHEMES = ("weight-only", "dynamic-per-batch", "static", "none")
 
 
 @dataclass
 class QuantizeConfig:
-    """What to quantize and how; the defaults are the thesis recipe with a dynamic classifier."""
+    """What to quantize and how: the thesis recipe with float activations (batch-independent) by default."""
 
     embedding_quantization: Literal["int8-row", "none"] = "int8-row"  # int8-row: weight-only, one scale per row
     encoder_quantization: Literal["dynamic-int8", "none"] = "dynamic-int8"  # LSTM / Elman RNN weights
     lstm_activations: Literal["float", "dynamic-int8"] = "float"  # LSTM state: float, or dynamic-int8 as in the thesis
     elman_activations: Literal["float", "dynamic-int8"] = "float"  # Elman RNN state: float, or dynamic-int8 (thesis)
-    classifier_quantization: Literal["dynamic", "static", "weight-only", "none"] = "dynamic"  # classifier int8 scheme
+    # classifier int8 scheme. weight-only: int8 weights, float input, a row's logits never depend on its batch
+    # (what the C and ONNX int8 exports compute); dynamic-per-batch (formerly "dynamic"): input quantized on the fly
+    # with one scale per batch, so logits depend on the batch mates; static: fixed scales calibrated on held-out rows
+    classifier_quantization: Literal["weight-only", "dynamic-per-batch", "static", "none", "dynamic"] = "weight-only"
     hash_importance_dtype: Literal["float16", "float32"] = "float16"  # hash importance scalars (thesis: float16)
     calibration_rows: int = 4096  # the pipeline calibrates static scales on the first rows of the held-out slice
 
     def __post_init__(self):
+        if self.classifier_quantization == "dynamic":  # its name until issue 17: earlier artifacts and configs
+            self.classifier_quantization = "dynamic-per-batch"
         choices = {"embedding_quantization": ("int8-row", "none"), "encoder_quantization": ("dynamic-int8", "none"),
                    "lstm_activations": ("float", "dynamic-int8"), "elman_activations": ("float", "dynamic-int8"),
-                   "classifier_quantization": ("dynamic", "static", "weight-only", "none"),
+                   "classifier_quantization": CLASSIFIER_SCHEMES,
                    "hash_importance_dtype": ("float16", "float32")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -89,9 +95,11 @@ def quantize(model: nn.Module, config: QuantizeConfig | None = None,
 
 
 def saved_quantize_config(saved: dict) -> QuantizeConfig:
-    """The QuantizeConfig an artifact was made with; artifacts saved before the `*_activations` settings ran
-    dynamic int8 recurrent steps."""
-    return QuantizeConfig.from_dict({"lstm_activations": "dynamic-int8", "elman_activations": "dynamic-int8", **saved})
+    """The QuantizeConfig an artifact was made with, under today's names; artifacts saved before the
+    `*_activations` settings ran dynamic int8 recurrent steps, and "dynamic" is now "dynamic-per-batch"."""
+    earlier = {"lstm_activations": "dynamic-int8", "elman_activations": "dynamic-int8",
+               "classifier_quantization": "dynamic-per-batch"}  # the defaults before each setting was saved
+    return QuantizeConfig.from_dict({**earlier, **saved})
 
 
 def quantized_skeleton(model: nn.Module, config: QuantizeConfig) -> nn.Module:
@@ -152,8 +160,8 @@ def _convert(model: nn.Module, config: QuantizeConfig, calibration, skeleton: bo
                             if skeleton else step.from_float(linear))
                 model.encoder = elman
 
-        if config.classifier_quantization in ("dynamic", "weight-only"):
-            kind = DynamicInt8Linear if config.classifier_quantization == "dynamic" else WeightInt8Linear
+        if config.classifier_quantization in ("dynamic-per-batch", "weight-only"):
+            kind = DynamicInt8Linear if config.classifier_quantization == "dynamic-per-batch" else WeightInt8Linear
             for index, layer in enumerate(model.classifier):
                 if isinstance(layer, nn.Linear):
                     model.classifier[index] = (kind(layer.in_features, layer.out_features)

@@ -74,7 +74,7 @@ def encode_data(tokenizer, data: TaskData, *, cache_dir=None, tokenizer_hash: st
     key = hashlib.sha256((tokenizer.spec.to_json() + tokenizer_hash).encode())
     for column in texts:
         for text in column:
-            key.update(text.encode() + b"\0")
+            key.update(text.encode("utf-8", "surrogatepass") + b"\0")  # lone surrogates hash too
     path = Path(cache_dir) / f"{key.hexdigest()[:24]}.npz" if cache_dir else None
     if path is not None and path.is_file():
         arrays = np.load(path)

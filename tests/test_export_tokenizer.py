@@ -40,11 +40,12 @@ def test_port_gives_the_training_tokenizer_ids(name, tmp_path):
         np.testing.assert_array_equal(ported.encode(text), tokenizer.encode(text), err_msg=repr(text))
 
 
-def test_port_leaves_codepoints_outside_the_table_unnormalised(tmp_path):
-    """Outside the covered ranges the port passes characters through (documented), unlike NFKC."""
+def test_port_normalises_every_codepoint_but_does_not_compose(tmp_path):
+    """The table covers all of Unicode ("𝔘" -> "u" as NFKC + lower), but per codepoint: no composition (documented)."""
     tokenizer = fit_tokenizer("hash", [], dim=8, seed=0)
     ported = PortableTokenizer(build_port(tokenizer))
-    assert ported.normalized("𝔘") == [ord("𝔘")] and ported.normalized("É") == [ord("é")]
+    assert ported.normalized("𝔘") == [ord("u")] and ported.normalized("É") == [ord("é")]
+    assert ported.normalized("e\u0301") == [ord("e"), 0x301]  # NFKC would give "é"
 
 
 def test_portable_hashes_equal_the_embedding_hashes():

@@ -247,7 +247,24 @@ def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
                 raise
             logger.warning("%s The C export is written but unchecked.", error)
             info["parity"] = {"skipped": str(error)}
+    info["cortex_m4"] = _cortex_m4(out)
     return info
+
+
+def _cortex_m4(out: Path) -> dict:
+    """Flash and RAM on a Cortex-M4F (c_build.cortex_m4_size) when arm-none-eabi-gcc is installed, else why not;
+    logged in one line either way."""
+    from featherweight.export import c_build
+
+    if not c_build.have_arm_toolchain():
+        reason = f"not measured: {c_build.ARM_GCC} not found"
+        logger.info("Cortex-M4 flash/RAM %s (install gcc-arm-none-eabi to measure it).", reason)
+        return {"measured": False, "reason": reason}
+    with tempfile.TemporaryDirectory() as tmp:
+        size = c_build.cortex_m4_size(out, tmp)
+    logger.info("Cortex-M4 flash %d bytes, RAM %d bytes (-Os, newlib-nano firmware; the model alone: %d / %d).",
+                size["flash_bytes"], size["ram_bytes"], size["model_flash_bytes"], size["model_ram_bytes"])
+    return {"measured": True, **size}
 
 
 def _c_parity(student, exe, reference_model, out: Path) -> dict:

@@ -171,15 +171,28 @@ def _table(name: str, weight) -> str:
     return code
 
 
+def panel_widths(rows: int) -> list[int]:
+    """Rows per panel of a matrix (see fw_matvec_add): PANEL while that many are left, then PANEL_SMALL, then the
+    rest."""
+    widths = [rt.PANEL] * (rows // rt.PANEL) + [rt.PANEL_SMALL] * (rows % rt.PANEL // rt.PANEL_SMALL)
+    return widths + ([rows % rt.PANEL_SMALL] if rows % rt.PANEL_SMALL else [])
+
+
+def panels(values: np.ndarray) -> np.ndarray:
+    """A (rows, cols) matrix as fw_matvec_add reads it: its panels of rows, each stored column by column, flat."""
+    starts = np.cumsum([0] + panel_widths(len(values)))
+    return np.concatenate([values[a:b].T.ravel() for a, b in zip(starts[:-1], starts[1:])])
+
+
 def _matrix(name: str, weight) -> str:
-    """A weight matrix the code multiplies with: symmetric int8 rows, as an fw_matrix."""
+    """A weight matrix the code multiplies with: symmetric int8 rows in panels (see `panels`), as an fw_matrix."""
     if not isinstance(weight, QuantizedTensor):
         raise TypeError(f"Expected int8 rows for {name}, got {type(weight).__name__}.")
     if weight.zero_points is not None:
         raise NotImplementedError(f"{name}: the C export multiplies with symmetric int8 rows only (zero points "
                                   "are supported for embedding tables).")
     rows, cols = weight.shape
-    return (_array("int8_t", f"{name}_q", weight.values.ravel())
+    return (_array("int8_t", f"{name}_q", panels(np.asarray(weight.values).reshape(rows, cols)))
             + _array("float", f"{name}_scale", weight.scales, _float)
             + f"static const fw_matrix {name} = {{{name}_q, {name}_scale, {rows}, {cols}}};\n")
 
@@ -187,7 +200,10 @@ def _matrix(name: str, weight) -> str:
 def _model_parts(meta: dict, weights: dict) -> tuple[str, str, list[str]]:
     """(macros, weight tables, runtime sections) of embedding, encoder and classifier."""
     config = meta["student"]
-    macros, tables, sections = "", "/* ---- weights: int8 rows with float scales ---- */\n", [rt.KERNELS]
+    macros = (f"#define FW_PANEL {rt.PANEL} /* rows per weight panel: the layout of the matrices below */\n"
+              f"#define FW_PANEL_SMALL {rt.PANEL_SMALL}\n")
+    tables = "/* ---- weights: int8 rows with float scales (matrices in panels of rows) ---- */\n"
+    sections = [rt.KERNELS]
     if "embedding.table.weight" in weights:
         table = weights["embedding.table.weight"]
         macros += (f"#define FW_EMBEDDING_DIM {table.shape[1]}\n"
@@ -221,9 +237,7 @@ def _model_parts(meta: dict, weights: dict) -> tuple[str, str, list[str]]:
             bias = (np.asarray(weights[f"{prefix}bias_ih_l0{suffix}"], np.float32)
                     + np.asarray(weights[f"{prefix}bias_hh_l0{suffix}"], np.float32))
             tables += _array("float", f"fw_{direction}_bias", bias, _float)
-        if lstm:
-            sections.append(rt.SIGMOID)
-        sections.append(rt.ENCODE_RECURRENT)
+        sections += ([rt.SIGMOID] if lstm else []) + [rt.TANH, rt.ENCODE_RECURRENT]
     linear = sorted({int(name.split(".")[1]) for name in weights if name.startswith("classifier.")})
     if len(linear) == 2:
         tables += _matrix("fw_hidden_layer", weights[f"classifier.{linear[0]}.weight"])

@@ -7,7 +7,7 @@ Methods:
            reference, so parity is exact to float rounding. Runs on any ONNX runtime; in onnxruntime
            set the session config WEIGHTS_SESSION_CONFIG (export.json records it; the predictor does).
   dynamic  onnxruntime.quantization.quantize_dynamic: int8 MatMul, Gather and LSTM with activations
-           quantized on the fly. LSTM becomes com.microsoft.DynamicQuantizeLSTM (a contrib op); the
+           quantized on the fly, one scale per batch (a row's logits depend on its batch mates). LSTM becomes com.microsoft.DynamicQuantizeLSTM (a contrib op); the
            Elman RNN op has no int8 kernel and stays float.
   static   onnxruntime.quantization.quantize_static (QDQ, int8) calibrated on the held-out train
            slice; RNN and LSTM ops stay float.

@@ -3,7 +3,8 @@
 Packed sequences do not export to ONNX. This twin reads the same weights and computes the same
 logits from ids (B, T, C) alone: the mask is `ids[..., 0] != 0`, the forward direction runs over
 the padded rows (padding comes after every real token, so it never reaches a real position), and
-the backward direction runs over each row with its real tokens reversed in place.
+the backward direction runs over each row with its real tokens reversed in place. Mean pooling sums
+left to right (CumSum), so a row's mean never depends on the padding or the batch around it.
 """
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ def _one_direction(rnn: nn.RNNBase, suffix: str) -> nn.RNNBase:
         for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
             getattr(single, name).copy_(getattr(rnn, name + suffix))
     return single.eval()
+
+
+def sequential_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked mean (B, T, F) -> (B, F) summed left to right: onnxruntime's ReduceSum would sum in an order that
+    depends on the batch shape; CumSum read at each row's last real token does not. Empty rows give zeros."""
+    lengths = mask.sum(dim=1, keepdim=True)  # (B, 1)
+    running = (states * mask.unsqueeze(-1).to(states.dtype)).cumsum(dim=1)  # (B, T, F)
+    last = (lengths - 1).clamp(min=0).unsqueeze(-1).expand(-1, 1, states.size(-1))  # (B, 1, F)
+    return running.gather(1, last).squeeze(1) / lengths.clamp(min=1).to(states.dtype)  # (B, F)
+
+
+def _pool(states: torch.Tensor, mask: torch.Tensor, method: str) -> torch.Tensor:
+    """`pool`, with the mean summed in a fixed order (see sequential_mean)."""
+    if method == "mean" and states.size(1) > 0:
+        return sequential_mean(states, mask)
+    return pool(states, mask, method)
 
 
 def reversed_positions(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -79,12 +96,12 @@ class PaddedStudent(nn.Module):
         mask = ids[..., 0] != 0  # (B, T)
         x = self.embedding(ids)  # (B, T, D)
         if not self.recurrent:
-            return pool(x, mask, self.pooling)  # (B, D)
+            return _pool(x, mask, self.pooling)  # (B, D)
         forward_states, _ = self.forward_rnn(x)  # (B, T, H), exact at every real position
         order = reversed_positions(mask.sum(dim=1), ids.size(1))  # (B, T)
         backward_states, _ = self.backward_rnn(_take(x, order))  # (B, T, H) in reversed time
         states = torch.cat([forward_states, _take(backward_states, order)], dim=-1)  # (B, T, 2H)
-        return pool(states, mask, self.pooling)  # (B, 2H)
+        return _pool(states, mask, self.pooling)  # (B, 2H)
 
     def forward(self, ids: torch.Tensor, ids_b: torch.Tensor | None = None) -> torch.Tensor:
         features = self.encode(ids)

@@ -8,11 +8,14 @@ exist. Text -> codepoints -> per-codepoint normalisation table -> split -> ids:
   char  whitespace runs collapsed to one space, stripped, truncated; alphabet index + 2, else 1.
   bpe   SentencePiece BPE: spaces collapsed and stripped, "▁" marks each word, then within each word
         the adjacent pair whose merged piece ranks best is merged, leftmost first, until none is
-        left; unknown symbols become the unknown id and a run of them collapses into one.
+        left (a heap over a linked list of symbols: O(n log n) in the word's length, as SentencePiece);
+        unknown symbols become the unknown id and a run of them collapses into one.
+A lone surrogate (not valid Unicode) reads as U+FFFD first, as in embeddings/text.py and the C decoder.
 The table covers the codepoints in `coverage`; others pass through unchanged (see export/README.md).
 """
 from __future__ import annotations
 
+import heapq
 import json
 from pathlib import Path
 
@@ -71,6 +74,8 @@ class PortableTokenizer:
         out = []
         for ch in text:
             cp = ord(ch)
+            if 0xD800 <= cp <= 0xDFFF:  # a lone surrogate reads as U+FFFD, as in embeddings/text.py
+                cp = 0xFFFD
             out.extend(self.table.get(cp, (cp,)))
         return out
 
@@ -151,17 +156,35 @@ class PortableTokenizer:
         return [[i] for i in ids]
 
     def _merge(self, symbols: list[str]) -> list[str]:
-        """Greedy BPE: merge the best-ranked adjacent pair (lowest rank, then leftmost) until none is a piece."""
-        while len(symbols) > 1:
-            best, best_rank = -1, None
-            for i in range(len(symbols) - 1):
-                found = self._pieces.get(symbols[i] + symbols[i + 1])
-                if found is not None and (best_rank is None or found[0] < best_rank):
-                    best, best_rank = i, found[0]
-            if best < 0:
-                break
-            symbols[best:best + 2] = [symbols[best] + symbols[best + 1]]
-        return symbols
+        """Greedy BPE: merge the best-ranked adjacent pair (lowest rank, then leftmost) until none is a piece.
+
+        As SentencePiece does: a heap of candidate pairs over a linked list of symbols, so a word of n
+        symbols takes O(n log n) (merged pieces are vocabulary pieces, of bounded length). A heap entry
+        is stale once either of its symbols has changed; it is then skipped.
+        """
+        nxt = list(range(1, len(symbols) + 1))  # nxt[i]: the symbol after symbol i (len(symbols): none)
+        prev = list(range(-1, len(symbols) - 1))
+
+        def pair(i: int):
+            """Heap entry (rank, i, j, merged length) of symbol i and the next one, or None."""
+            j = nxt[i]
+            found = self._pieces.get(symbols[i] + symbols[j]) if j < len(symbols) else None
+            return None if found is None else (found[0], i, j, len(symbols[i]) + len(symbols[j]))
+
+        heap = [entry for entry in map(pair, range(len(symbols) - 1)) if entry is not None]
+        heapq.heapify(heap)
+        while heap:
+            _, i, j, length = heapq.heappop(heap)
+            if symbols[i] is None or nxt[i] != j or len(symbols[i]) + len(symbols[j]) != length:
+                continue  # stale: symbols only grow, so a merge since changed a length or a neighbour
+            symbols[i], symbols[j] = symbols[i] + symbols[j], None
+            nxt[i] = nxt[j]
+            if nxt[i] < len(symbols):
+                prev[nxt[i]] = i
+            for entry in (pair(prev[i]) if prev[i] >= 0 else None, pair(i)):
+                if entry is not None:
+                    heapq.heappush(heap, entry)
+        return [symbol for symbol in symbols if symbol is not None]
 
 
 def _words(marked: str) -> list[str]:

@@ -12,10 +12,16 @@ from pathlib import Path
 
 from featherweight.export.reference_tokenizer import PORT_FILE, PORT_VERSION, SPACES, WORD_MARK
 
-# Codepoints the normalisation table covers: ASCII, Latin-1 and Latin Extended-A/B, combining
-# diacritics, General Punctuation (typographic spaces, dashes, quotes), the Latin ligatures, and
-# every whitespace codepoint (U+1680 and U+3000 lie outside the ranges).
-COVERAGE = ((0x01, 0x24F), (0x300, 0x36F), (0x1680, 0x1680), (0x2000, 0x206F), (0x3000, 0x3000), (0xFB00, 0xFB06))
+# Codepoints the normalisation table covers: all of Unicode but the surrogates (which no UTF-8 decoder
+# yields), so that per codepoint the ports normalise exactly as training does. Only the codepoints the
+# normalisation changes ids are stored: ~6,200 (hash's NFKC + lower), ~2,800 (bpe) and ~3,700 (char),
+# where characters that neither tokenizer knows share one stand-in (see _folded); export/README.md lists
+# what a per-codepoint table cannot express.
+COVERAGE = ((0x01, 0xD7FF), (0xE000, 0x10FFFF))
+# char only: NFKD splits each Hangul syllable into 2 or 3 jamo, 11,172 entries (~200 KB of C flash) that
+# the port leaves out: there a syllable is one character (unknown to every alphabet), in training 2 or 3.
+HANGUL_SYLLABLES = range(0xAC00, 0xD7A4)
+_CHUNK = 4096  # codepoints normalised in one call, NUL-separated (NUL neither composes nor changes case)
 
 
 def covered_codepoints():
@@ -36,11 +42,9 @@ def build_port(tokenizer) -> dict:
         mapping = lambda text: to_pieces(normalize(text, spec.unicode_form, spec.lowercase, spec.digits_to_zero))
     else:
         mapping = lambda text: normalize(text, spec.unicode_form, spec.lowercase)
-    table = []
-    for cp in covered_codepoints():
-        out = mapping(chr(cp))
-        if out != chr(cp):
-            table.append([cp, [ord(c) for c in out]])
+    known = _known_characters(tokenizer)
+    table = [[ord(c), [ord(x) for x in out]] for c, out in _folded(_changed(mapping), known)
+             if out != c and not (spec.type == "char" and ord(c) in HANGUL_SYLLABLES)]
     ngrams = spec.type == "hash" and spec.word_ngrams > 1  # version 2 only where needed: older readers refuse it
     port = {"version": PORT_VERSION if ngrams else 1, "type": spec.type, "max_length": spec.max_length,
             "ids_per_token": spec.ids_per_token, "coverage": [list(r) for r in COVERAGE], "normalize": table}
@@ -56,6 +60,42 @@ def build_port(tokenizer) -> dict:
     else:
         port["bpe"] = _bpe_tables(tokenizer)
     return port
+
+
+def _changed(mapping):
+    """(character, mapping(character)) over the coverage, from NUL-joined chunks (one call per chunk)."""
+    codepoints = list(covered_codepoints())
+    for start in range(0, len(codepoints), _CHUNK):
+        chunk = [chr(cp) for cp in codepoints[start:start + _CHUNK]]
+        parts = mapping("\0".join(chunk)).split("\0")
+        if len(parts) != len(chunk):  # a codepoint's mapping made or removed a NUL: go one by one
+            parts = [mapping(c) for c in chunk]
+        yield from zip(chunk, parts)
+
+
+def _known_characters(tokenizer) -> frozenset | None:
+    """Characters whose identity changes ids (char: alphabet and spaces; bpe: those in a piece, space,
+    "▁"); any other character gives the unknown id, so all others may share one codepoint. hash: None
+    (every character's bytes are hashed)."""
+    spec = tokenizer.spec
+    if spec.type == "char":
+        return frozenset(spec.alphabet) | frozenset(map(chr, SPACES))
+    if spec.type == "bpe":
+        pieces = [p.piece for p in _model_proto(tokenizer).pieces]
+        return frozenset("".join(pieces)) | {" ", chr(WORD_MARK)}
+    return None
+
+
+def _folded(pairs, known: frozenset | None):
+    """(character, mapping) pairs with every unknown character of a mapping as one stand-in codepoint,
+    so that entries which only turn one unknown character into another drop out of the table."""
+    if known is None:
+        yield from pairs
+        return
+    other = next(chr(cp) for cp in range(0xFFFF, 0x110000) if chr(cp) not in known)  # a noncharacter
+    for c, out in pairs:
+        out = "".join(x if x in known else other for x in out)
+        yield c, (c if out == (c if c in known else other) else out)
 
 
 def _model_proto(tokenizer):

@@ -120,9 +120,9 @@ def int8_reference_model(student, weights: dict | None = None):
     """The float student architecture computing with the int8 weights: the PyTorch int8 reference of the exports.
 
     Weight-only: activations stay float, as in the C code and the ONNX `weights` graph. A quantized
-    artifact's default LSTM and Elman RNN keep a float state and compute this encoder exactly; its dynamic
-    int8 classifier (the default) rounds its input on the fly, so its logits are close to these, and equal
-    with classifier_quantization="weight-only".
+    artifact with the default settings (float LSTM / Elman state, weight-only classifier) computes these
+    logits; with classifier_quantization="dynamic-per-batch" its classifier rounds its input on the fly,
+    so its logits are only close to these.
     """
     import torch
 

@@ -63,7 +63,8 @@ def pack_linear(q: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None)
 
 
 def linear_dynamic(x: torch.Tensor, packed) -> torch.Tensor:
-    """Float in, float out: x is quantized to uint8 on the fly (per call), the product runs in int8."""
+    """Float in, float out: x is quantized to uint8 on the fly with one scale for the whole call (all rows of the
+    batch), the product runs in int8."""
     return torch.ops.quantized.linear_dynamic(x, packed, True)  # reduce_range=True
 
 

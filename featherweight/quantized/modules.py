@@ -95,7 +95,11 @@ class _Int8Linear(_Derived):
 
 
 class DynamicInt8Linear(_Int8Linear):
-    """nn.Linear with int8 weights (per output row) whose input is quantized on the fly at each call."""
+    """nn.Linear with int8 weights (per output row) whose input is quantized on the fly at each call.
+
+    One activation scale covers the whole call, so a row's output depends on the other rows of its batch
+    (classifier_quantization="dynamic-per-batch"); WeightInt8Linear is the batch-independent default.
+    """
 
     def _build(self):
         return backend.pack_linear(self.weight, self.weight_scale, self.bias)
@@ -104,7 +108,7 @@ class DynamicInt8Linear(_Int8Linear):
         return backend.linear_dynamic(x, self._backend())
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 dynamic"
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 dynamic per batch"
 
 
 class WeightInt8Linear(_Int8Linear):
@@ -263,7 +267,7 @@ class StaticInt8Classifier(nn.Module):
                 layers.append((index, module, relu))
             elif not isinstance(module, nn.ReLU):
                 raise ValueError(f"Static quantization handles Dropout/Linear/ReLU classifiers, found "
-                                 f"{type(module).__name__}; use classifier_quantization='dynamic'.")
+                                 f"{type(module).__name__}; use classifier_quantization='weight-only'.")
         if not layers:
             raise ValueError("The classifier has no Linear layer to quantize.")
         return layers
