@@ -4,7 +4,8 @@ Run from the repository root:
     python bench/custom_task.py
 Uses the data set exactly as a user's files (no TREC-specific code): fine-tunes the teacher on --train-file
 (`featherweight finetune`), distils, prunes and quantizes one student per arch (`python compress.py`, all four
-variants), trains a fastText grid (dim, word n-grams, epochs, quantize cutoffs) on the same rows less the held-out
+variants) on the train rows, and again on the train rows plus --augment-samples GloVe-augmented variants of each
+(`featherweight augment`, labelled by the teacher), trains a fastText grid (dim, word n-grams, epochs, quantize cutoffs) on the same rows less the held-out
 slice, and scores everything on --dev-file, which nothing trains or selects on (the held-out train slice selects).
 
 Writes bench/results/custom_<name>.json: one record per model with system ("teacher", "featherweight", "fasttext"),
@@ -34,7 +35,7 @@ from featherweight.size import deployable_sizes, teacher_sizes, weights_sizes
 SHARED = ROOT.parent / "shared" / "data" / "custom" / "trec"
 BUDGETS_KB = (25, 50, 100, 250, 500, 1000)
 GOAL_BUDGET_KB, GOAL_FRACTION = 100, 0.95
-FASTTEXT_GRID = {"dim": (10, 25, 50), "word_ngrams": (1, 2), "epoch": (10, 25)}
+FASTTEXT_GRID = {"dim": (10, 25, 50), "word_ngrams": (1, 2), "epoch": (25, 50)}
 FASTTEXT_CUTOFFS = (1000, 3000, 10000)
 _ADAM = ["--optimizer", "adam", "--learning-rate", "1e-3"]
 # One student per arch; small data, so more epochs (early stopping on held-out rows keeps the best one).
@@ -92,15 +93,23 @@ def evaluation(predict, splits) -> dict:
     return {split: scored(predict(splits[split]), splits[split].labels, names) for split in ("heldout", "dev")}
 
 
-def student_records(args, splits) -> list[dict]:
-    """Distil each student (skipped when its variants exist) and score its four variants."""
+def augment_command(args) -> tuple[Path, list[str]]:
+    """The augmented rows' file and the `featherweight augment` command that makes it (GloVe neighbours, N draws)."""
+    output = Path(args.work_dir) / "augment" / "augmented.tsv"
+    return output, ["-m", "featherweight.cli", "augment", *data_options(args), "--samples", str(args.augment_samples),
+                    "--output", relative(output), "--no-progress", "--runs-dir", relative(Path(args.work_dir) / "runs")]
+
+
+def student_records(args, splits, transfer: list[str]) -> list[dict]:
+    """Distil each student (skipped when its variants exist) on train plus `transfer` options; score its variants."""
     from featherweight.artifact import load_student, predict_data
 
     teacher = relative(Path(args.work_dir) / "teacher" / "best")
     records = []
     for name, options in STUDENTS.items():
-        output = Path(args.work_dir) / "students" / name.lower().replace(" ", "-").replace("(", "").replace(")", "")
-        command = ["compress.py", *data_options(args), *options, "--teacher", teacher, "--work-dir",
+        slug = name.lower().replace(" ", "-").replace("(", "").replace(")", "") + ("-aug" if transfer else "")
+        output = Path(args.work_dir) / "students" / slug
+        command = ["compress.py", *data_options(args), *options, *transfer, "--teacher", teacher, "--work-dir",
                    relative(args.work_dir), "--output-dir", relative(output), "--compression-actions", "distill",
                    "prune", "quantize", "--classifier-quantization", "weight-only", "--no-progress", "--runs-dir",
                    relative(Path(args.work_dir) / "runs")]
@@ -109,7 +118,8 @@ def student_records(args, splits) -> list[dict]:
             directory = output.parent / (output.name + suffix)
             student = load_student(directory)
             predict = lambda data: predict_data(student, data).argmax(1)
-            records.append({"system": "featherweight", "name": name + SHORT[variant], "variant": variant,
+            label = name + (" aug" if transfer else "") + SHORT[variant]
+            records.append({"system": "featherweight", "name": label, "variant": variant,
                             "deployable_bytes": deployable_sizes(directory)["deployable_bytes"],
                             "weights_gzip_bytes": weights_sizes(directory)["gzip_bytes"],
                             "artifact": relative(directory), **evaluation(predict, splits), "command": line})
@@ -121,7 +131,7 @@ def student_records(args, splits) -> list[dict]:
 def fasttext_records(splits, work: Path, command: str) -> list[dict]:
     """One record per fastText model of the grid and quantize cutoff (one thread, seed 0)."""
     records = []
-    for record, predict in fasttext_grid(splits["train"], work, FASTTEXT_GRID, FASTTEXT_CUTOFFS, lr=0.5):
+    for record, predict in fasttext_grid(splits["train"], work, FASTTEXT_GRID, FASTTEXT_CUTOFFS, lr=0.1):
         records.append({**record, **evaluation(predict, splits), "command": command})
     return records
 
@@ -177,6 +187,9 @@ def main(argv=None) -> None:
     parser.add_argument("--text-column", default="sentence")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--teacher-epochs", type=int, default=3)
+    parser.add_argument("--augment-samples", type=int, default=10,
+                        help="N of `featherweight augment` (GloVe neighbours): the students also distil on N teacher-"
+                             "labelled variants of each train row; 0: train rows only")
     parser.add_argument("--work-dir", default=str(ROOT / "bench" / "work" / "custom-trec"))
     args = parser.parse_args(argv)
     began, command = time.perf_counter(), command_line()
@@ -187,7 +200,14 @@ def main(argv=None) -> None:
     splits = load_splits(DataConfig(train_file=args.train_file, dev_file=args.dev_file,
                                     text_column=args.text_column, label_column=args.label_column),
                          show_progress=False)
-    records = [teacher_record(args, splits, teacher_command), *student_records(args, splits)]
+    transfer, augment_line = [], None
+    if args.augment_samples:
+        augmented, command_args = augment_command(args)
+        augment_line = run(command_args, augmented)
+        transfer = ["--augmented-file", relative(augmented)]
+    records = [teacher_record(args, splits, teacher_command), *student_records(args, splits, [])]
+    if transfer:  # the same students on train plus the augmented rows, beside those on train alone
+        records += student_records(args, splits, transfer)
     with tempfile.TemporaryDirectory() as tmp:
         records += fasttext_records(splits, Path(tmp), command)
     import fasttext
@@ -197,7 +217,7 @@ def main(argv=None) -> None:
                        "rows": {name: len(data) for name, data in splits.items()},
                        "class_counts": {name: np.bincount(data.labels, minlength=splits["train"].task.num_labels)
                                         .tolist() for name, data in splits.items()}},
-              "command": command, "git_commit": git_commit(),
+              "command": command, "git_commit": git_commit(), "augment_command": augment_line,
               "selection": "held-out train slice, macro-F1 (never dev)",
               "versions": {"python": platform.python_version(), "fasttext": getattr(fasttext, "__version__", "0.9")},
               "seconds": round(time.perf_counter() - began, 1), "budgets": budget_rows(records),

@@ -106,19 +106,47 @@ def _uint_type(max_value: int) -> str:
 # ---- tables -------------------------------------------------------------------------------------
 
 def _normalisation_tables(port: dict) -> tuple[str, str]:
-    table = sorted(port["normalize"])
-    starts, flat = [0], []
-    for _, out in table:
-        flat.extend(out)
-        starts.append(len(flat))
-    cp_type = _uint_type(max([cp for cp, _ in table] + flat + [0]))
-    code = (f"typedef {cp_type} fw_cp_t;\n\n"
-            "/* Per-codepoint normalisation: fw_norm_from[i] becomes\n"
-            " * fw_norm_to[fw_norm_start[i] .. fw_norm_start[i + 1]). */\n"
-            + _array("fw_cp_t", "fw_norm_from", [cp for cp, _ in table], hex)
-            + _array(_uint_type(len(flat)), "fw_norm_start", starts)
-            + _array("fw_cp_t", "fw_norm_to", flat, hex))
-    return f"#define FW_NORM_COUNT {len(table)}\n", code
+    """Runs and irregular entries of the normalisation table, keyed by codepoint & 0xFFFF within each plane
+    (fw_norm_*_plane[p] .. [p + 1] index plane p's keys); irregular outputs as UTF-16 (surrogate pairs)."""
+    if "normalize_runs" in port:
+        runs, irregular = port["normalize_runs"], sorted(port["normalize_irregular"])
+    else:  # a port from before runs
+        runs, irregular = [], sorted(port["normalize"])
+    planes = 1 + max([cp >> 16 for cp, _ in irregular] + [run[0] >> 16 for run in runs] + [0])
+    units = [[], [0]]  # [flat UTF-16 units, start of each entry's units]
+    for _, out in irregular:
+        units[0].extend(_utf16(out))
+        units[1].append(len(units[0]))
+    alphabet = port["char"]["alphabet"] if port["type"] == "char" else []
+    code = (f"typedef {_uint_type(max([run[4] for run in runs] + alphabet + [0]))} fw_cp_t;\n\n"
+            "/* Per-codepoint normalisation, plane p = c >> 16 (below FW_NORM_PLANES), key c & 0xFFFF.\n"
+            " * Runs: key fw_run_key[i] + k * fw_run_stride[i] (k < fw_run_count[i]) becomes the codepoint\n"
+            " * fw_run_first[i] + k * fw_run_step[i]. Others: key fw_norm_key[i] becomes the UTF-16 units\n"
+            " * fw_norm_to[fw_norm_start[i] .. fw_norm_start[i + 1]). Not found: unchanged. */\n"
+            + _array("uint16_t", "fw_run_plane", _plane_starts([run[0] for run in runs], planes))
+            + _array("uint16_t", "fw_run_key", [run[0] & 0xFFFF for run in runs], hex)
+            + _array("uint8_t", "fw_run_count", [run[1] for run in runs])
+            + _array("uint8_t", "fw_run_stride", [run[2] for run in runs])
+            + _array("int8_t", "fw_run_step", [run[3] for run in runs])
+            + _array("fw_cp_t", "fw_run_first", [run[4] for run in runs], hex)
+            + _array("uint16_t", "fw_norm_plane", _plane_starts([cp for cp, _ in irregular], planes))
+            + _array("uint16_t", "fw_norm_key", [cp & 0xFFFF for cp, _ in irregular], hex)
+            + _array(_uint_type(len(units[0])), "fw_norm_start", units[1])
+            + _array("uint16_t", "fw_norm_to", units[0], hex))
+    return f"#define FW_NORM_PLANES {planes}\n", code
+
+
+def _plane_starts(keys: list, planes: int) -> list:
+    """Index of the first of the sorted `keys` in each plane 0..planes-1, then len(keys)."""
+    return [sum(1 for key in keys if key >> 16 < plane) for plane in range(planes + 1)]
+
+
+def _utf16(codepoints) -> list:
+    """UTF-16 code units of the codepoints (a surrogate pair above U+FFFF)."""
+    units = []
+    for cp in codepoints:
+        units.extend([cp] if cp < 0x10000 else [0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + (cp & 0x3FF)])
+    return units
 
 
 def _tokenizer_tables(port: dict) -> tuple[str, str, list[str]]:

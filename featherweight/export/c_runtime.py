@@ -114,11 +114,11 @@ static uint32_t fw_utf8_next(const unsigned char **text, const unsigned char *en
     return c;
 }
 
-/* A stream of normalised codepoints: each input codepoint found in fw_norm_from is replaced by its
- * fw_norm_to run (possibly empty); the others pass through. */
+/* A stream of normalised codepoints: each input codepoint in a run becomes its run's codepoint, one
+ * among the irregular keys its fw_norm_to units (possibly none); the others pass through. */
 typedef struct {
     const unsigned char *text, *end;
-    const fw_cp_t *pending;
+    const uint16_t *pending;
     int n_pending;
 } fw_reader;
 
@@ -127,23 +127,46 @@ static void fw_read(fw_reader *r, const char *text, size_t len)
     r->text = (const unsigned char *)text; r->end = r->text + len; r->pending = 0; r->n_pending = 0;
 }
 
+/* The index of the last of the sorted keys[lo .. hi) that is <= key, or -1 when none is. */
+static int fw_norm_floor(const uint16_t *keys, int lo, int hi, unsigned key)
+{
+    int found = -1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (keys[mid] <= key) { found = mid; lo = mid + 1; }
+        else hi = mid;
+    }
+    return found;
+}
+
 static uint32_t fw_next(fw_reader *r)
 {
     for (;;) {
         uint32_t c;
-        int lo = 0, hi = FW_NORM_COUNT - 1, found = -1;
-        if (r->n_pending > 0) { r->n_pending--; return *r->pending++; }
-        c = fw_utf8_next(&r->text, r->end);
-        if (c == FW_TEXT_END) return c;
-        while (lo <= hi) {
-            int mid = (lo + hi) / 2;
-            if (fw_norm_from[mid] < c) lo = mid + 1;
-            else if (fw_norm_from[mid] > c) hi = mid - 1;
-            else { found = mid; break; }
+        unsigned plane, key, k;
+        int i;
+        if (r->n_pending > 0) {
+            c = *r->pending++;
+            r->n_pending--;
+            if (c >= 0xD800 && c <= 0xDBFF) {  /* a surrogate pair: the table's codepoints above U+FFFF */
+                c = 0x10000 + ((c - 0xD800) << 10) + (*r->pending++ - 0xDC00u);
+                r->n_pending--;
+            }
+            return c;
         }
-        if (found < 0) return c;
-        r->pending = fw_norm_to + fw_norm_start[found];
-        r->n_pending = fw_norm_start[found + 1] - fw_norm_start[found];
+        c = fw_utf8_next(&r->text, r->end);
+        if (c == FW_TEXT_END || (c >> 16) >= FW_NORM_PLANES) return c;
+        plane = c >> 16; key = c & 0xFFFFu;
+        i = fw_norm_floor(fw_run_key, fw_run_plane[plane], fw_run_plane[plane + 1], key);
+        if (i >= 0) {
+            k = key - fw_run_key[i];
+            if (k % fw_run_stride[i] == 0 && k / fw_run_stride[i] < fw_run_count[i])
+                return (uint32_t)((int32_t)fw_run_first[i] + (int32_t)(k / fw_run_stride[i]) * fw_run_step[i]);
+        }
+        i = fw_norm_floor(fw_norm_key, fw_norm_plane[plane], fw_norm_plane[plane + 1], key);
+        if (i < 0 || fw_norm_key[i] != key) return c;
+        r->pending = fw_norm_to + fw_norm_start[i];
+        r->n_pending = (int)(fw_norm_start[i + 1] - fw_norm_start[i]);
     }
 }
 

@@ -12,6 +12,9 @@ exist. Text -> codepoints -> per-codepoint normalisation table -> split -> ids:
         unknown symbols become the unknown id and a run of them collapses into one.
 A lone surrogate (not valid Unicode) reads as U+FFFD first, as in embeddings/text.py and the C decoder.
 The table covers the codepoints in `coverage`; others pass through unchanged (see export/README.md).
+It is stored as runs (`normalize_runs`: [start, count, stride, step, first]: codepoint start + k * stride
+becomes first + k * step, k < count) and the rest (`normalize_irregular`: [codepoint, [codepoints]]);
+ports written before runs hold one `normalize` list of the latter kind.
 """
 from __future__ import annotations
 
@@ -45,7 +48,8 @@ class PortableTokenizer:
         self.type = port["type"]
         self.max_length = port["max_length"]
         self.ids_per_token = port["ids_per_token"]
-        self.table = {cp: tuple(out) for cp, out in port["normalize"]}
+        self.table = (decode_runs(port["normalize_runs"], port["normalize_irregular"]) if "normalize_runs" in port
+                      else {cp: tuple(out) for cp, out in port["normalize"]})
         if self.type == "hash":
             h = port["hash"]
             if h["function"] not in _HASHES:
@@ -185,6 +189,14 @@ class PortableTokenizer:
                 if entry is not None:
                     heapq.heappush(heap, entry)
         return [symbol for symbol in symbols if symbol is not None]
+
+
+def decode_runs(runs: list, irregular: list) -> dict:
+    """The per-codepoint table {codepoint: normalised codepoints} of a run-encoded one (see encode_runs)."""
+    table = {cp: tuple(out) for cp, out in irregular}
+    for start, count, stride, step, first in runs:
+        table.update((start + k * stride, (first + k * step,)) for k in range(count))
+    return table
 
 
 def _words(marked: str) -> list[str]:

@@ -2,16 +2,19 @@
 
 The tables hold everything the pure-Python and C ports need: a per-codepoint normalisation map over
 the covered Unicode ranges (the training tokenizer's own normalisation, and for BPE SentencePiece's
-normaliser after it, applied to each codepoint alone), the hash settings, the alphabet, or the BPE
-pieces with their merge ranks and student ids.
+normaliser after it, applied to each codepoint alone) stored as runs plus the irregular rest (see
+encode_runs), the hash settings, the alphabet, or the BPE pieces with their merge ranks and student ids.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 from featherweight.export.reference_tokenizer import PORT_FILE, PORT_VERSION, SPACES, WORD_MARK
 
+RUN_MAX_COUNT = 255  # the C runtime stores a run's count in a byte, its step in a signed byte
+RUN_STRIDES = (1, 2)  # 1: A-Z -> a-z, fullwidth, math letters; 2: alternating upper/lower pairs (Latin Extended)
 # Codepoints the normalisation table covers: all of Unicode but the surrogates (which no UTF-8 decoder
 # yields), so that per codepoint the ports normalise exactly as training does. Only the codepoints the
 # normalisation changes ids are stored: ~6,200 (hash's NFKC + lower), ~2,800 (bpe) and ~3,700 (char),
@@ -34,20 +37,18 @@ assert SPACES <= set(covered_codepoints())
 
 def build_port(tokenizer) -> dict:
     """The portable tables of a featherweight.embeddings tokenizer (hash, char or bpe)."""
-    from featherweight.embeddings.text import normalize
 
     spec = tokenizer.spec
-    if spec.type == "bpe":
-        to_pieces = _sentencepiece_charsmap(tokenizer)
-        mapping = lambda text: to_pieces(normalize(text, spec.unicode_form, spec.lowercase, spec.digits_to_zero))
-    else:
-        mapping = lambda text: normalize(text, spec.unicode_form, spec.lowercase)
-    known = _known_characters(tokenizer)
-    table = [[ord(c), [ord(x) for x in out]] for c, out in _folded(_changed(mapping), known)
-             if out != c and not (spec.type == "char" and ord(c) in HANGUL_SYLLABLES)]
+    charsmap = _model_proto(tokenizer).normalizer_spec.SerializeToString() if spec.type == "bpe" else None
+    runs, irregular = _normalisation(spec.type, spec.unicode_form, spec.lowercase,
+                                     spec.digits_to_zero if spec.type == "bpe" else None, charsmap,
+                                     _known_characters(tokenizer))
     ngrams = spec.type == "hash" and spec.word_ngrams > 1  # version 2 only where needed: older readers refuse it
+    # the run-encoded table has new keys (no "normalize"), so a reader from before runs fails instead of misreading
     port = {"version": PORT_VERSION if ngrams else 1, "type": spec.type, "max_length": spec.max_length,
-            "ids_per_token": spec.ids_per_token, "coverage": [list(r) for r in COVERAGE], "normalize": table}
+            "ids_per_token": spec.ids_per_token, "coverage": [list(r) for r in COVERAGE],
+            "normalize_runs": [list(run) for run in runs],
+            "normalize_irregular": [[cp, list(out)] for cp, out in irregular]}
     if spec.type == "hash":
         if spec.hash_function not in ("murmur3_32", "fnv1a_32"):
             raise ValueError(f"Export supports hash_function murmur3_32 or fnv1a_32; this student uses "
@@ -60,6 +61,62 @@ def build_port(tokenizer) -> dict:
     else:
         port["bpe"] = _bpe_tables(tokenizer)
     return port
+
+
+@functools.lru_cache(maxsize=8)
+def _normalisation(kind: str, unicode_form, lowercase, digits_to_zero, charsmap: bytes | None,
+                   known: frozenset | None) -> tuple[tuple, tuple]:
+    """(runs, irregular) of the per-codepoint table, built once per tokenizer settings in a process (the sweep
+    over all of Unicode takes ~0.3-1 s)."""
+    from featherweight.embeddings.text import normalize
+
+    if kind == "bpe":
+        to_pieces = _spm_normalizer(charsmap)
+        mapping = lambda text: to_pieces(normalize(text, unicode_form, lowercase, digits_to_zero))
+    else:
+        mapping = lambda text: normalize(text, unicode_form, lowercase)
+    table = [(ord(c), tuple(map(ord, out))) for c, out in _folded(_changed(mapping), known)
+             if out != c and not (kind == "char" and ord(c) in HANGUL_SYLLABLES)]
+    runs, irregular = encode_runs(table)
+    return tuple(runs), tuple(irregular)
+
+
+def encode_runs(table) -> tuple[list, list]:
+    """Runs [start, count, stride, step, first] (codepoint start + k * stride becomes first + k * step, k < count)
+    and the rest [codepoint, (codepoints)] of a sorted per-codepoint table [(codepoint, (codepoints))].
+
+    Greedy from the lowest codepoint: the longest run of at least 2 single-codepoint mappings with a stride
+    of RUN_STRIDES and a step that fits a signed byte. Runs stay within a plane (the C keys are 16-bit per
+    plane) and their spans do not overlap, so a binary search finds the one run that may hold a codepoint;
+    entries between a stride-2 run's members go to the rest.
+    """
+    single = {cp: out[0] for cp, out in table if len(out) == 1}
+    runs, irregular, end = [], [], -1
+    for cp, out in table:
+        if cp <= end:  # inside the last run's span: a member, or one between its members
+            start, _, stride, _, _ = runs[-1]
+            if (cp - start) % stride:
+                irregular.append((cp, out))
+            continue
+        run = max((_run(single, cp, stride) for stride in RUN_STRIDES if cp in single), default=None,
+                  key=lambda r: r[1])
+        if run is not None and run[1] >= 2:
+            runs.append(run)
+            end = cp + (run[1] - 1) * run[2]
+        else:
+            irregular.append((cp, out))
+    return runs, irregular
+
+
+def _run(single: dict, start: int, stride: int) -> list:
+    """The longest run [start, count, stride, step, first] from `start` with this stride (count 1: none)."""
+    first = single[start]
+    step = single.get(start + stride, first) - first
+    count = 1
+    while (count < RUN_MAX_COUNT and -128 <= step <= 127 and (start + count * stride) >> 16 == start >> 16
+           and single.get(start + count * stride) == first + count * step):
+        count += 1
+    return [start, count, stride, step, first]
 
 
 def _changed(mapping):
@@ -108,9 +165,17 @@ def _model_proto(tokenizer):
 
 def _sentencepiece_charsmap(tokenizer):
     """SentencePiece's character normalisation alone (no whitespace handling) as a str -> str function."""
-    import sentencepiece as spm
+    return _spm_normalizer(_model_proto(tokenizer).normalizer_spec.SerializeToString())
 
-    normalizer = spm.SentencePieceNormalizer(normalizer_spec=_model_proto(tokenizer).normalizer_spec,
+
+def _spm_normalizer(normalizer_spec: bytes):
+    """_sentencepiece_charsmap of a serialized NormalizerSpec."""
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2
+
+    spec = sentencepiece_model_pb2.NormalizerSpec()
+    spec.ParseFromString(normalizer_spec)
+    normalizer = spm.SentencePieceNormalizer(normalizer_spec=spec,
                                              add_dummy_prefix=False, escape_whitespaces=False,
                                              remove_extra_whitespaces=False)
     return normalizer.Normalize
