@@ -74,7 +74,8 @@ def fasttext_grid(train, work: Path, grid: dict, cutoffs, lr: float):
     """Train fastText on `train` (TaskData, label ids as labels) for every grid point and quantize cutoff.
 
     Yields (record, predict): the record's name, deployable_bytes (gzip -9 of the .ftz a user loads), settings and
-    retries, and predict(TaskData) -> label ids of that model."""
+    retries, and predict(TaskData) -> label ids of that model; for a grid point that fails every retry (fastText
+    0.9 throws "Encountered NaN" at dim 10 on some data sets), the record holds the error and predict is None."""
     import itertools
 
     import fasttext
@@ -87,11 +88,14 @@ def fasttext_grid(train, work: Path, grid: dict, cutoffs, lr: float):
                           encoding="utf-8")
     for dim, ngrams, epoch, cutoff in itertools.product(grid["dim"], grid["word_ngrams"], grid["epoch"], cutoffs):
         settings = dict(dim=dim, wordNgrams=ngrams, epoch=epoch, lr=lr, thread=1, seed=0, verbose=0)
-        retries = train_fasttext(train_file, settings, cutoff, path)
-        model = fasttext.load_model(str(path))
         record = {"system": "fasttext", "name": f"fastText d{dim} ng{ngrams} e{epoch} q{cutoff}",
-                  "deployable_bytes": gzip_bytes_of(path.read_bytes()),
-                  "settings": {**settings, "quantize": {"cutoff": cutoff, "qnorm": True, "retrain": True, "dsub": 2}},
-                  "nan_retries": retries}
+                  "settings": {**settings, "quantize": {"cutoff": cutoff, "qnorm": True, "retrain": True, "dsub": 2}}}
+        try:
+            record["nan_retries"] = train_fasttext(train_file, settings, cutoff, path)
+        except RuntimeError as error:
+            yield {**record, "error": str(error)}, None
+            continue
+        model = fasttext.load_model(str(path))
+        record["deployable_bytes"] = gzip_bytes_of(path.read_bytes())
         yield record, lambda data, model=model: np.array(
             [int(labels[0][len("__label__"):]) for labels in model.predict([peer_text(t) for t in data.texts_a])[0]])

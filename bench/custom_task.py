@@ -128,12 +128,16 @@ def student_records(args, splits, transfer: list[str]) -> list[dict]:
     return records
 
 
-def fasttext_records(splits, work: Path, command: str) -> list[dict]:
-    """One record per fastText model of the grid and quantize cutoff (one thread, seed 0)."""
-    records = []
+def fasttext_records(splits, work: Path, command: str) -> tuple[list[dict], list[dict]]:
+    """One record per fastText model of the grid and quantize cutoff (one thread, seed 0), and the grid points
+    that failed (with their error)."""
+    records, failed = [], []
     for record, predict in fasttext_grid(splits["train"], work, FASTTEXT_GRID, FASTTEXT_CUTOFFS, lr=0.1):
-        records.append({**record, **evaluation(predict, splits), "command": command})
-    return records
+        if predict is None:
+            failed.append(record)
+        else:
+            records.append({**record, **evaluation(predict, splits), "command": command})
+    return records, failed
 
 
 def best_under(records: list[dict], budget_bytes: float) -> dict | None:
@@ -209,7 +213,8 @@ def main(argv=None) -> None:
     if transfer:  # the same students on train plus the augmented rows, beside those on train alone
         records += student_records(args, splits, transfer)
     with tempfile.TemporaryDirectory() as tmp:
-        records += fasttext_records(splits, Path(tmp), command)
+        peers, failed = fasttext_records(splits, Path(tmp), command)
+    records += peers
     import fasttext
 
     result = {"data": {"train": relative(args.train_file), "dev": relative(args.dev_file),
@@ -221,7 +226,7 @@ def main(argv=None) -> None:
               "selection": "held-out train slice, macro-F1 (never dev)",
               "versions": {"python": platform.python_version(), "fasttext": getattr(fasttext, "__version__", "0.9")},
               "seconds": round(time.perf_counter() - began, 1), "budgets": budget_rows(records),
-              "goal": goal(records), "records": records}
+              "goal": goal(records), "records": records, "fasttext_failed": failed}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"custom_{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(table(records))

@@ -15,6 +15,10 @@ files, label names; fastText: its .ftz/.bin; TF-IDF + LR: the pickled pipeline).
 weights-only `weights_gzip_bytes`. At each budget the model of each system with the best held-out accuracy at or
 under it is compared (held-out train rows are the only selector).
 
+The teacher's logits for the train, augmented and composed files are kept in bench/results/soft_targets/peers/
+(teacher and data content hashes inside), so a later run can check or reuse them without the hour of fine-tuning
+and labelling.
+
 Writes bench/results/peers_sst2.json (one record per model: system, name, deployable_bytes, weights_gzip_bytes,
 accuracy {heldout, sst2_dev, imdb, amazon}, command), docs/peers_sst2.md and docs/peers_sst2.png.
 """
@@ -82,6 +86,8 @@ def fasttext_records(sets: dict, work: Path, command: str) -> list[dict]:
     work.mkdir(parents=True, exist_ok=True)
     records = []
     for record, predict in fasttext_grid(sets["train"], work, FASTTEXT_GRID, FASTTEXT_CUTOFFS, lr=0.1):
+        if predict is None:
+            raise RuntimeError(record["error"])
         records.append({**record, "accuracy": accuracies(predict, sets), "command": command})
         print(f"{record['name']}: {record['deployable_bytes'] / 1e3:.1f} KB {records[-1]['accuracy']}", flush=True)
     return records
