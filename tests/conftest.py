@@ -148,3 +148,32 @@ def cli_error(argv: list[str], caplog) -> str:
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert len(errors) == 1 and "\n" not in errors[0], errors
     return errors[0]
+
+
+def spy_on_finetune(monkeypatch, teacher_dir) -> list:
+    """Replace fine-tuning with a copy of `teacher_dir` into the requested best/ directory; return the calls."""
+    import shutil
+
+    import featherweight.finetune as module
+
+    calls = []
+
+    def fake_finetune(config):
+        calls.append(config)
+        shutil.copytree(teacher_dir, config.best_dir)
+        return {}
+
+    monkeypatch.setattr(module, "finetune", fake_finetune)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def ffn_onnx_export(tmp_path_factory):
+    """A tiny single-sentence (SST-2) FFN hash student exported as ONNX."""
+    from featherweight.export import ExportConfig, export
+    from test_export import make_student
+
+    root = tmp_path_factory.mktemp("ffn-onnx")
+    out = root / "onnx"
+    export(ExportConfig(model=str(make_student(root, "ffn", "hash")), output=str(out), format="onnx"))
+    return out

@@ -8,9 +8,7 @@ import sys
 import pytest
 
 from featherweight.cli import COMMANDS, SUBCOMMANDS, build_parser
-from featherweight.export import ExportConfig, export
 from test_cli_help import commands, options
-from test_export import make_student
 
 HEAVY = ("torch", "transformers")
 # Runs featherweight.cli.main on argv (JSON in sys.argv[1]), then prints which heavy modules were imported.
@@ -33,17 +31,11 @@ def run_cli(argv: list[str]) -> tuple[dict, str]:
     return json.loads(report), "\n".join(printed)
 
 
-@pytest.fixture(scope="module")
-def onnx_export(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lazy")
-    out = root / "onnx"
-    export(ExportConfig(model=str(make_student(root, "ffn", "hash")), output=str(out), format="onnx"))
-    return out
 
 
-def test_predict_command_imports_neither_torch_nor_transformers(onnx_export):
+def test_predict_command_imports_neither_torch_nor_transformers(ffn_onnx_export):
     """`featherweight predict --model EXPORT TEXT` classifies and leaves torch and transformers unimported."""
-    report, printed = run_cli(["predict", "--model", str(onnx_export), "a fine film"])
+    report, printed = run_cli(["predict", "--model", str(ffn_onnx_export), "a fine film"])
     assert report == {"code": 0, "imported": []}
     assert json.loads(printed)["predictions"][0]["label"] in ("negative", "positive")
 

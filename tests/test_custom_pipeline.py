@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import build_tiny_bert
+from conftest import build_tiny_bert, spy_on_finetune
 from featherweight.cli import main
 from test_custom_data import FILLER, TOPICS, custom, topic_rows, write_rows
 
@@ -110,16 +109,7 @@ def test_soft_targets_command_takes_the_task_from_the_teacher(topics, topic_teac
 def test_compress_of_own_data_without_a_teacher_fine_tunes_one_not_the_committed_targets(
         topics, topic_teacher, tmp_path, monkeypatch, one_thread):
     """With no teacher, a custom task fine-tunes <work-dir>/teacher-<task> and never uses SST-2's soft targets."""
-    import featherweight.finetune as module
-
-    calls = []
-
-    def fake_finetune(config):
-        calls.append(config)
-        shutil.copytree(topic_teacher, config.best_dir)
-        return {}
-
-    monkeypatch.setattr(module, "finetune", fake_finetune)
+    calls = spy_on_finetune(monkeypatch, topic_teacher)
     assert main(["compress", *_data_options(topics), "--work-dir", str(tmp_path / "work"), "--output-dir",
                  str(tmp_path / "student"), "--no-record", *SMALL, "--epochs", "1"]) == 0
     assert [config.best_dir for config in calls] == [tmp_path / "work" / "teacher-topics" / "best"]

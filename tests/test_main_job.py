@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import spy_on_finetune
 from featherweight.cli import main
 from featherweight.data import DataConfig
 from featherweight.distill import DistillConfig, distill
@@ -45,17 +46,7 @@ def committed(monkeypatch, committed_dir) -> Path:
 @pytest.fixture
 def finetune_spy(monkeypatch, finetuned_teacher):
     """Stands in for fine-tuning the default teacher: records the call and copies the tiny fine-tuned teacher."""
-    import featherweight.finetune as module
-
-    calls = []
-
-    def fake_finetune(config):
-        calls.append(config)
-        shutil.copytree(finetuned_teacher, config.best_dir)
-        return {}
-
-    monkeypatch.setattr(module, "finetune", fake_finetune)
-    return calls
+    return spy_on_finetune(monkeypatch, finetuned_teacher)
 
 
 def _compress_args(glue_dir, tmp_path, *extra) -> list[str]:

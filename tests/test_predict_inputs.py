@@ -17,13 +17,6 @@ from test_export import make_student
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def onnx_export(tmp_path_factory):
-    """A tiny single-sentence (SST-2) student exported as ONNX."""
-    root = tmp_path_factory.mktemp("predict-inputs")
-    out = root / "onnx"
-    export(ExportConfig(model=str(make_student(root, "ffn", "hash")), output=str(out), format="onnx"))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -48,36 +41,36 @@ def predicted(capsys, *argv) -> list[dict]:
 
 
 @pytest.mark.parametrize("texts, which", [([""], "text 1 of 1"), (["good", " \t "], "text 2 of 2")])
-def test_empty_or_whitespace_text_is_refused_naming_which(onnx_export, texts, which, caplog):
+def test_empty_or_whitespace_text_is_refused_naming_which(ffn_onnx_export, texts, which, caplog):
     """`predict ""` or a whitespace-only text exits 2 naming the text and --allow-empty, instead of a label."""
-    error = cli_error(["predict", "--model", str(onnx_export), *texts], caplog)
+    error = cli_error(["predict", "--model", str(ffn_onnx_export), *texts], caplog)
     assert error.startswith(which) and "is empty or whitespace only" in error and "--allow-empty" in error
 
 
-def test_allow_empty_classifies_an_empty_text(onnx_export, capsys):
+def test_allow_empty_classifies_an_empty_text(ffn_onnx_export, capsys):
     """With --allow-empty an empty text gets a label and probabilities like any other."""
-    [prediction] = predicted(capsys, "--model", str(onnx_export), "--allow-empty", "")
+    [prediction] = predicted(capsys, "--model", str(ffn_onnx_export), "--allow-empty", "")
     assert prediction["text"] == "" and prediction["label"] in prediction["probabilities"]
 
 
-def test_input_file_prints_one_json_line_per_text(onnx_export, tmp_path, capsys):
+def test_input_file_prints_one_json_line_per_text(ffn_onnx_export, tmp_path, capsys):
     """--input FILE (BOM, CRLF and a trailing newline) gives one JSON object a line, as the TEXT arguments do."""
     path = tmp_path / "texts.txt"
     path.write_bytes("\ufeffa charming, funny film\r\nawful and dull\n".encode("utf-8"))
-    lines = predicted(capsys, "--model", str(onnx_export), "--input", str(path))
+    lines = predicted(capsys, "--model", str(ffn_onnx_export), "--input", str(path))
     assert [line["text"] for line in lines] == ["a charming, funny film", "awful and dull"]
-    assert lines == predicted(capsys, "--model", str(onnx_export), "a charming, funny film", "awful and dull")
+    assert lines == predicted(capsys, "--model", str(ffn_onnx_export), "a charming, funny film", "awful and dull")
     for line in lines:
         assert set(line["probabilities"]) == {"negative", "positive"}
         assert line["label"] == ["negative", "positive"][line["label_id"]]
         assert abs(sum(line["probabilities"].values()) - 1) < 1e-5
 
 
-def test_empty_line_of_an_input_file_is_refused_with_its_line_number(onnx_export, tmp_path, caplog):
+def test_empty_line_of_an_input_file_is_refused_with_its_line_number(ffn_onnx_export, tmp_path, caplog):
     """An empty line in --input is named file:line; nothing else is wrong with the file."""
     path = tmp_path / "texts.txt"
     path.write_text("good\n   \nbad\n", encoding="utf-8")
-    error = cli_error(["predict", "--model", str(onnx_export), "--input", str(path)], caplog)
+    error = cli_error(["predict", "--model", str(ffn_onnx_export), "--input", str(path)], caplog)
     assert error.startswith(f"{path}:2: empty or whitespace-only text") and "--allow-empty" in error
 
 
@@ -99,19 +92,19 @@ def run_stdin(export_dir, data: bytes) -> subprocess.CompletedProcess:
                           input=data, capture_output=True, env=env, timeout=120)
 
 
-def test_dash_reads_texts_from_standard_input(onnx_export):
+def test_dash_reads_texts_from_standard_input(ffn_onnx_export):
     """`predict -` reads one text a line from stdin and prints JSON Lines; empty stdin is one error line, exit 2."""
-    done = run_stdin(onnx_export, "\ufeffgood film\nCafé naïve, dull\n".encode("utf-8"))
+    done = run_stdin(ffn_onnx_export, "\ufeffgood film\nCafé naïve, dull\n".encode("utf-8"))
     assert done.returncode == 0, done.stderr
     assert [line["text"] for line in json_lines(done.stdout.decode("utf-8"))] == ["good film", "Café naïve, dull"]
-    empty = run_stdin(onnx_export, b"")
+    empty = run_stdin(ffn_onnx_export, b"")
     assert empty.returncode == 2 and empty.stdout == b""
     assert empty.stderr.decode().strip() == "ERROR featherweight: standard input holds no texts; write one text a line."
 
 
-def test_predict_without_texts_or_input_exits_2(onnx_export, caplog):
+def test_predict_without_texts_or_input_exits_2(ffn_onnx_export, caplog):
     """No TEXT and no --input is refused in one line that names both ways to give texts."""
-    error = cli_error(["predict", "--model", str(onnx_export)], caplog)
+    error = cli_error(["predict", "--model", str(ffn_onnx_export)], caplog)
     assert "TEXT arguments, or - to read standard input" in error and "--input FILE" in error
 
 
@@ -126,7 +119,7 @@ def test_predict_config_takes_texts_or_input_not_both():
     assert PredictConfig(model="m", input="t.txt").streamed and PredictConfig(model="m", texts=["-"]).streamed
 
 
-def test_missing_input_file_is_named(onnx_export, tmp_path, caplog):
+def test_missing_input_file_is_named(ffn_onnx_export, tmp_path, caplog):
     """An --input that does not exist is named with what to pass instead."""
-    error = cli_error(["predict", "--model", str(onnx_export), "--input", str(tmp_path / "none.txt")], caplog)
+    error = cli_error(["predict", "--model", str(ffn_onnx_export), "--input", str(tmp_path / "none.txt")], caplog)
     assert error == f"--input {tmp_path / 'none.txt'}: no such file; pass a UTF-8 text file with one text a line."
