@@ -14,8 +14,9 @@ import featherweight.augment.compose as compose_module
 from featherweight.cli import INTERRUPTED, main
 
 SLOW_COMMAND = '''
-import sys, time
+import signal, sys, time
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal, even when started in the background
 import featherweight.augment.compose as compose_module
 from featherweight.cli import main
 
