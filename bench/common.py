@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +33,14 @@ def relative(path) -> str:
         return os.path.relpath(path, ROOT)
 
 
+def shell_line(arguments: list[str]) -> str:
+    """`python ARGUMENTS...` quoted for a POSIX shell, so that it runs as written."""
+    return "python " + shlex.join(arguments)
+
+
 def command_line() -> str:
     """The command that is running, as a user would type it from the repository root."""
-    return "python " + " ".join([relative(sys.argv[0]) if sys.argv[0] else "bench", *sys.argv[1:]])
+    return shell_line([relative(sys.argv[0]) if sys.argv[0] else "bench", *sys.argv[1:]])
 
 
 def peer_text(text: str) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative
+from common import RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative, shell_line
 from featherweight.data import DataConfig, load_splits
 from featherweight.metrics import accuracy, macro_f1, per_class
 from featherweight.size import deployable_sizes, teacher_sizes, weights_sizes
@@ -62,7 +62,7 @@ def run(command: list[str], output: Path) -> str:
     if not output.exists():
         print("running python " + " ".join(command), flush=True)
         subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
-    return "python " + " ".join(command)
+    return shell_line(command)
 
 
 def scored(predictions, labels, names) -> dict:

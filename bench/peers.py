@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import DOCS, RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative
+from common import DOCS, RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative, shell_line
 from featherweight.data import DataConfig, get_task, load_splits, read_task_file
 from featherweight.size import gzip_bytes_of
 
@@ -143,7 +143,7 @@ def prepare_transfer(args: argparse.Namespace) -> list[str]:
         if not (ROOT / output).exists():
             print("running python " + " ".join(command), flush=True)
             subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
-        lines.append("python " + " ".join(command))
+        lines.append(shell_line(command))
     return lines
 
 
@@ -181,7 +181,7 @@ def student_records(sets: dict, args: argparse.Namespace) -> list[dict]:
                       "variant": variant, "deployable_bytes": deployable_sizes(directory)["deployable_bytes"],
                       "weights_gzip_bytes": weights_sizes(directory)["gzip_bytes"],
                       "accuracy": accuracies(predict, sets), "artifact": relative(directory),
-                      "command": "python " + " ".join(command)}
+                      "command": shell_line(command)}
             if variant == "distilled":
                 record["accuracy_by_max_length"] = by_max_length(student, sets)
             records.append(record)
