@@ -16,8 +16,8 @@ weights-only `weights_gzip_bytes`. At each budget the model of each system with 
 under it is compared (held-out train rows are the only selector).
 
 The teacher's logits for the train, augmented and composed files are kept in bench/results/soft_targets/peers/
-(teacher and data content hashes inside), so a later run can check or reuse them without the hour of fine-tuning
-and labelling.
+(teacher and data content hashes inside): `python compress.py ... --soft-targets bench/results/soft_targets/peers`
+distils a student from them without the hour of fine-tuning and labelling.
 
 Writes bench/results/peers_sst2.json (one record per model: system, name, deployable_bytes, weights_gzip_bytes,
 accuracy {heldout, sst2_dev, imdb, amazon}, command), docs/peers_sst2.md and docs/peers_sst2.png.

@@ -56,7 +56,9 @@ class DistillConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     teacher: str | None = None  # fine-tuned teacher that labels the rows; default: <work_dir>/teacher-<task>/best
-    soft_targets: str | None = None  # saved teacher logits (.npz + .json) used instead of --teacher; default: none
+    # saved teacher logits used instead of --teacher: the train file's .npz (+ .json), or a folder of them matched
+    # to the train, augmented and composed files by content; default: none
+    soft_targets: str | None = None
     student_arch: Literal["bilstm", "rnn", "ffn"] = "bilstm"  # BiLSTM, Elman RNN or feed-forward network
     embedding_type: Literal["hash", "char", "bpe"] = "hash"  # hashed words, characters or BPEmb subwords
     embedding_dim: int = 100  # width of each token's embedding vector
@@ -182,6 +184,28 @@ def _teacher_targets(config: DistillConfig, data_file: Path, data: TaskData, sav
     return targets.for_rows(data)
 
 
+def saved_folder(config: DistillConfig) -> bool:
+    """True when --soft-targets names a folder of saved soft targets rather than the train file's .npz."""
+    return bool(config.soft_targets) and Path(config.soft_targets).is_dir()
+
+
+def saved_soft_targets(config: DistillConfig, data_file: Path, train: bool) -> str | None:
+    """The saved soft targets to read for `data_file`, or None to label it with the teacher.
+
+    An .npz given with --soft-targets serves the train file; a folder serves every file whose content one of its
+    soft targets was made from, and a file it lacks needs the teacher."""
+    from featherweight.soft_targets import find_soft_targets
+
+    if not saved_folder(config):
+        return config.soft_targets if train else None
+    found = find_soft_targets(config.soft_targets, data_file, config.data.task)
+    if found is None and not Path(config.teacher).is_dir():
+        raise FileNotFoundError(f"--soft-targets {config.soft_targets} holds no soft targets made from {data_file} "
+                                f"(matched by content), and there is no teacher at {config.teacher} to label it; "
+                                "compute them with `featherweight soft-targets` or pass --teacher.")
+    return None if found is None else str(found)
+
+
 def _merge(parts: list[TaskData]) -> TaskData:
     """Concatenate splits of one task (original train and augmented rows)."""
     first = parts[0]
@@ -210,28 +234,29 @@ def staged_directory(directory) -> Iterator[Path]:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def teacher_record(config: DistillConfig) -> dict:
+def teacher_record(config: DistillConfig, saved: str | None = None) -> dict:
     """Where the student's soft targets came from: {"teacher": directory or None, "soft_targets": ... or None}.
 
     "teacher" names a directory only when it exists (and, for saved soft targets, still holds the teacher that
     made them); saved soft targets are recorded by file, with the teacher that made them (path, content hash
     and, for the committed ones, its description and accuracy).
     """
+    saved = saved or (None if saved_folder(config) else config.soft_targets)  # the train file's soft targets
     if config.alpha >= 1:
         return {"teacher": None, "soft_targets": None}
-    if not config.soft_targets:
+    if not saved:
         return {"teacher": config.teacher, "soft_targets": None}
-    meta = read_json(Path(config.soft_targets).with_suffix(".json"))
+    meta = read_json(Path(saved).with_suffix(".json"))
     made_by = {key: meta[key] for key in ("teacher", "teacher_sha256", "teacher_description", "teacher_dev_accuracy")
                if key in meta}
-    if config.augmented_file or config.composed_file:  # their rows were labelled by config.teacher
+    if (config.augmented_file or config.composed_file) and not saved_folder(config):  # labelled by config.teacher
         teacher = config.teacher
     else:  # the directory that made the soft targets, while it still holds that very teacher
         teacher = meta.get("teacher")
         if teacher and Path(teacher).is_dir() and path_sha256(teacher) != meta.get("teacher_sha256"):
             teacher = None
     return {"teacher": teacher if teacher and Path(teacher).is_dir() else None,
-            "soft_targets": {"file": str(config.soft_targets), **made_by}}
+            "soft_targets": {"file": str(saved), **made_by}}
 
 
 def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
@@ -246,11 +271,13 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
     splits = load_splits(config.data, show_progress=config.progress)
     train = splits["train"]
     parts, logits = [train], []
+    train_saved = saved_soft_targets(config, splits["train"].path, train=True) if config.alpha < 1 else None
     if config.alpha < 1:
-        logits.append(_teacher_targets(config, splits["train"].path, train, saved=config.soft_targets))
+        logits.append(_teacher_targets(config, splits["train"].path, train, saved=train_saved))
     for transfer_file in filter(None, (config.augmented_file, config.composed_file)):
         transfer = read_task_file(transfer_file, task, labelled=False, skip_bad_rows=config.data.skip_bad_rows)
-        transfer_logits = _teacher_targets(config, Path(transfer_file), transfer)
+        transfer_logits = _teacher_targets(config, Path(transfer_file), transfer,
+                                           saved=saved_soft_targets(config, Path(transfer_file), train=False))
         transfer.labels = transfer_logits.argmax(1)  # augmented and composed rows carry the teacher's label
         parts.append(transfer)
         logits.append(transfer_logits)
@@ -258,14 +285,15 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
 
     out = Path(config.output_dir)
     with staged_directory(out) as staged:  # a failure or Ctrl-C leaves no half-written student at `out`
-        fitted = _fit_and_save(config, train, logits, splits, staged, pruner_factory)
+        fitted = _fit_and_save(config, train, logits, splits, staged, pruner_factory, train_saved)
     return {"name": config.name, "output_dir": str(out), "params": fitted.pop("params"),
             "disk_bytes": (out / "model.safetensors").stat().st_size, **fitted}
 
 
 def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: dict, out: Path,
-                  pruner_factory) -> dict:
-    """Fit the tokenizer, train, select, score and save the student into `out`; return params, timing, scores."""
+                  pruner_factory, train_saved: str | None) -> dict:
+    """Fit the tokenizer, train, select, score and save the student into `out` (recording the saved soft targets
+    the train rows came from, if any); return params, timing, scores."""
     from featherweight.students import build_student, parameter_groups
     from featherweight.embeddings import build_embedding
 
@@ -294,7 +322,7 @@ def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: 
             "embedding": {"type": config.embedding_type, "dim": config.embedding_dim},
             "parameters": parameter_groups(model), "scores": scores, "history": history,
             "distill_config": dataclasses.asdict(config), "training": settings,
-            **teacher_record(config), "variant": "distilled"}
+            **teacher_record(config, train_saved), "variant": "distilled"}
     save_student(out, model, tokenizer, meta)
     return {"params": sum(meta["parameters"].values()), "epoch_seconds": float(np.mean(epoch_seconds)),
             "epochs_run": len(history), **scores}

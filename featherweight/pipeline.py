@@ -20,9 +20,9 @@ from pathlib import Path
 
 import featherweight
 from featherweight.config_io import check_options, read_json
-from featherweight.distill import DistillConfig, distill, staged_directory
-from featherweight.fingerprint import file_sha256
+from featherweight.distill import DistillConfig, distill, saved_folder, staged_directory
 from featherweight.prune import PruneConfig
+from featherweight.soft_targets import find_soft_targets
 from featherweight.quantize import QuantizeConfig
 from featherweight.size import compression_ratios, recorded_teacher_sizes
 
@@ -83,22 +83,13 @@ def ensure_teacher(config: DistillConfig, epochs: int) -> str:
 
 def committed_soft_targets(task: str, train_file) -> Path | None:
     """The committed soft targets (.npz) of `train_file` for `task`, matched by content hash; None if there are none."""
-    if not COMMITTED_SOFT_TARGETS.is_dir():
-        return None
-    digest = None
-    for meta_path in sorted(COMMITTED_SOFT_TARGETS.glob("*.json")):
-        meta = read_json(meta_path)
-        if meta.get("task") != task or not meta_path.with_suffix(".npz").is_file():
-            continue
-        digest = digest or file_sha256(train_file)
-        if meta.get("data_sha256") == digest:
-            return meta_path.with_suffix(".npz")
-    return None
+    return find_soft_targets(COMMITTED_SOFT_TARGETS, train_file, task)
 
 
 def _teacher_source(config: CompressConfig) -> CompressConfig:
     """The config to distil with: the teacher made ready, or the committed soft targets when there is no teacher."""
-    needs_teacher = bool(config.augmented_file or config.composed_file)  # their rows need a teacher to label them
+    # augmented and composed rows need a teacher to label them, unless a folder of saved soft targets holds theirs
+    needs_teacher = bool(config.augmented_file or config.composed_file) and not saved_folder(config)
     if config.alpha >= 1 or (config.soft_targets and not needs_teacher):
         return config
     default = Path(config.work_dir) / f"teacher-{config.data.task}" / "best"

@@ -77,6 +77,23 @@ class SoftTargets:
         return self.logits[position]
 
 
+def find_soft_targets(directory, data_file, task: str | None = None) -> Path | None:
+    """The saved soft targets (.npz beside its .json) in `directory` made from `data_file`'s content (and for
+    `task`, when given); None when there are none."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return None
+    digest = None
+    for meta_path in sorted(directory.glob("*.json")):
+        meta = read_json(meta_path)
+        if (task and meta.get("task") != task) or not meta_path.with_suffix(".npz").is_file():
+            continue
+        digest = digest or path_sha256(data_file)
+        if meta.get("data_sha256") == digest:
+            return meta_path.with_suffix(".npz")
+    return None
+
+
 def load_soft_targets(path, data_file) -> SoftTargets:
     """Read saved soft targets (an .npz beside its .json), checking they were made from `data_file`."""
     path = Path(path)
