@@ -177,3 +177,18 @@ def ffn_onnx_export(tmp_path_factory):
     out = root / "onnx"
     export(ExportConfig(model=str(make_student(root, "ffn", "hash")), output=str(out), format="onnx"))
     return out
+
+
+def saved_soft_targets_folder(teacher, folder: Path, files) -> Path:
+    """A folder holding the teacher's saved soft targets (.npz + .json) of each SST-2-layout file."""
+    import shutil
+
+    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+
+    folder.mkdir(parents=True)
+    for path in map(Path, files):
+        config = SoftTargetConfig(teacher=str(teacher), data_file=str(path), task="sst-2", progress=False)
+        soft_targets(config)
+        for suffix in (".npz", ".json"):
+            shutil.copy(Path(config.output).with_suffix(suffix), folder / f"{path.stem}{suffix}")
+    return folder

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_sentences, write_tsv
+from conftest import make_sentences, saved_soft_targets_folder, write_tsv
 from featherweight.artifact import load_student, predict_data
 from featherweight.cli import main
 from featherweight.data import DataConfig, get_task, load_splits
@@ -290,27 +290,11 @@ def test_saved_soft_targets_replace_the_teacher(glue_dir, finetuned_teacher, tmp
         compress(CompressConfig(**{**config.__dict__, "soft_targets": str(tmp_path / "dev.npz")}))
 
 
-def _saved_folder(glue_dir, teacher, tmp_path, files) -> Path:
-    """A folder holding the teacher's saved soft targets of each file (copied out of the teacher's cache)."""
-    import shutil
-
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
-
-    folder = tmp_path / "saved"
-    folder.mkdir()
-    for path in files:
-        output = Path(SoftTargetConfig(teacher=str(teacher), data_file=str(path), task="sst-2").output)
-        soft_targets(SoftTargetConfig(teacher=str(teacher), data_file=str(path), task="sst-2", progress=False))
-        for suffix in (".npz", ".json"):
-            shutil.copy(output.with_suffix(suffix), folder / f"{Path(path).stem}{suffix}")
-    return folder
-
-
 def test_a_folder_of_saved_soft_targets_replaces_the_teacher_for_every_file(glue_dir, finetuned_teacher, tmp_path):
     """--soft-targets FOLDER serves the train and augmented files by content, so no teacher is needed at all."""
     sentences, _ = make_sentences(40, seed=11)
     augmented = write_tsv(tmp_path / "aug.tsv", ["sentence", "label"], [[s, 0] for s in sentences])
-    folder = _saved_folder(glue_dir, finetuned_teacher, tmp_path, [glue_dir / "SST-2" / "train.tsv", augmented])
+    folder = saved_soft_targets_folder(finetuned_teacher, tmp_path / "saved", [glue_dir / "SST-2" / "train.tsv", augmented])
     with_teacher = distill(_config(glue_dir, finetuned_teacher, tmp_path / "a", augmented_file=str(augmented),
                                    epochs=1))
     saved = distill(_config(glue_dir, tmp_path / "no-teacher", tmp_path / "b", augmented_file=str(augmented),
@@ -326,7 +310,7 @@ def test_a_folder_without_a_file_s_soft_targets_and_no_teacher_is_a_clear_error(
     """A file the folder holds no soft targets for, with no teacher to label it, names the folder and the file."""
     sentences, _ = make_sentences(20, seed=12)
     augmented = write_tsv(tmp_path / "aug.tsv", ["sentence", "label"], [[s, 0] for s in sentences])
-    folder = _saved_folder(glue_dir, finetuned_teacher, tmp_path, [glue_dir / "SST-2" / "train.tsv"])
+    folder = saved_soft_targets_folder(finetuned_teacher, tmp_path / "saved", [glue_dir / "SST-2" / "train.tsv"])
     with pytest.raises(FileNotFoundError, match=r"holds no soft targets made from .*aug\.tsv"):
         distill(_config(glue_dir, tmp_path / "no-teacher", tmp_path, augmented_file=str(augmented),
                         soft_targets=str(folder), epochs=1))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import spy_on_finetune
+from conftest import make_sentences, saved_soft_targets_folder, spy_on_finetune, write_tsv
 from featherweight.cli import main
 from featherweight.data import DataConfig
 from featherweight.distill import DistillConfig, distill
@@ -230,20 +230,10 @@ def test_finetune_says_where_the_teacher_goes_the_time_left_and_what_it_resumes(
 def test_a_folder_of_soft_targets_for_every_file_needs_no_teacher(glue_dir, finetuned_teacher, tmp_path,
                                                                   finetune_spy, one_thread):
     """compress with augmented rows and --soft-targets FOLDER holding theirs fine-tunes no teacher."""
-    import shutil
-
-    from conftest import make_sentences, write_tsv
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
-
     sentences, _ = make_sentences(30, seed=5)
     augmented = write_tsv(tmp_path / "aug.tsv", ["sentence", "label"], [[s, 0] for s in sentences])
-    folder = tmp_path / "saved"
-    folder.mkdir()
-    for path in (glue_dir / "SST-2" / "train.tsv", augmented):
-        config = SoftTargetConfig(teacher=str(finetuned_teacher), data_file=str(path), progress=False)
-        soft_targets(config)
-        for suffix in (".npz", ".json"):
-            shutil.copy(Path(config.output).with_suffix(suffix), folder / f"{path.stem}{suffix}")
+    folder = saved_soft_targets_folder(finetuned_teacher, tmp_path / "saved",
+                                       [glue_dir / "SST-2" / "train.tsv", augmented])
     assert main(_compress_args(glue_dir, tmp_path, "--augmented-file", str(augmented), "--soft-targets", str(folder),
                                "--epochs", "1", "--no-record")) == 0
     assert finetune_spy == []
