@@ -27,7 +27,7 @@ from featherweight.data import (DataConfig, DataError, TaskData, TaskSpec, load_
                                 train_path)
 from featherweight.data.formats import file_format, tsv_field
 from featherweight.fingerprint import file_sha256
-from featherweight.progress import progress_bar, report
+from featherweight.progress import progress_bar, report, shards_done
 
 logger = logging.getLogger(__name__)
 
@@ -249,11 +249,10 @@ def _raw_lines(path: Path, rows: TaskData, task: TaskSpec) -> tuple[list[str], d
 
 def _report_resume(shard_dir: Path, starts: range, n_rows: int, shard_rows: int) -> None:
     """Log how much of an interrupted run the finished shards in `shard_dir` already cover."""
-    done = [start for number, start in enumerate(starts) if (shard_dir / f"shard-{number:05d}.json").is_file()]
+    done, rows = shards_done(lambda n: (shard_dir / f"shard-{n:05d}.json").is_file(), starts, n_rows, shard_rows)
     if done:
-        rows = sum(min(shard_rows, n_rows - start) for start in done)
         logger.info("augment: resuming, %d of %d shards done (%s of %s source rows) in %s",
-                    len(done), len(starts), f"{rows:,}", f"{n_rows:,}", shard_dir)
+                    done, len(starts), f"{rows:,}", f"{n_rows:,}", shard_dir)
 
 
 def _device(name: str) -> str:

@@ -11,7 +11,7 @@ from featherweight.artifact import STUDENT_FILE, load_student, looks_like_studen
 from featherweight.data import DataConfig, TaskSpec, dev_splits, load_splits, read_task_file, task_from_record
 from featherweight.data.splits import GLUE_DIR_ENV, recorded_data_config
 from featherweight.metrics import format_per_class, per_class, split_metrics, summarize
-from featherweight.teacher import HUB_NAME, load_teacher, predict_logits, teacher_info
+from featherweight.teacher import load_teacher, predict_logits, teacher_info, unreachable_model
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ def _is_student(path: str) -> bool:
         return True
     if directory.is_dir() and not (directory / "config.json").is_file():
         problem = f"has neither {STUDENT_FILE} (a student) nor config.json (a teacher)"
-    elif not directory.is_dir() and (directory.exists() or not HUB_NAME.fullmatch(path)):
-        problem = "is not a directory" if directory.exists() else "does not exist"
     else:
+        problem = unreachable_model(path)
+    if problem is None:
         return False
     raise FileNotFoundError(f"--model {path} {problem}; pass a student artifact (written by `featherweight compress`) "
                             "or a fine-tuned teacher (`featherweight finetune` writes it to its best/ directory).")

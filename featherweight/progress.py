@@ -22,3 +22,10 @@ def progress_bar(iterable=None, *, enable: bool = True, **kwargs) -> tqdm:
 def report(message: str) -> None:
     """Print a progress message to stderr without breaking an active bar (stdout stays for results)."""
     tqdm.write(message, file=sys.stderr)
+
+
+def shards_done(is_done, starts: range, n_rows: int, shard_rows: int) -> tuple[int, int]:
+    """(finished shards, rows they cover) of a sharded run over `n_rows` rows; `is_done(number)` tells a finished
+    shard, `starts` are the shards' first rows."""
+    done = [start for number, start in enumerate(starts) if is_done(number)]
+    return len(done), sum(min(shard_rows, n_rows - start) for start in done)

@@ -13,7 +13,7 @@ import numpy as np
 from featherweight.config_io import read_json
 from featherweight.data import TaskData, TaskSpec, get_task, read_task_file, task_from_record
 from featherweight.fingerprint import path_sha256
-from featherweight.progress import progress_bar
+from featherweight.progress import progress_bar, shards_done
 from featherweight.teacher import load_teacher, predict_logits, resolve_teacher, teacher_info
 
 logger = logging.getLogger(__name__)
@@ -182,11 +182,10 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
 
 def _report_resume(shard_dir: Path, starts: range, n_rows: int, shard_size: int) -> None:
     """Log how much of an interrupted run the finished shards in `shard_dir` already cover."""
-    done = [start for number, start in enumerate(starts) if (shard_dir / f"shard-{number:05d}.npy").is_file()]
+    done, rows = shards_done(lambda n: (shard_dir / f"shard-{n:05d}.npy").is_file(), starts, n_rows, shard_size)
     if done:
-        rows = sum(min(shard_size, n_rows - start) for start in done)
-        logger.info("soft-targets: resuming, %d of %d shards done (%s rows) in %s",
-                    len(done), len(starts), f"{rows:,}", shard_dir)
+        logger.info("soft-targets: resuming, %d of %d shards done (%s rows) in %s", done, len(starts), f"{rows:,}",
+                    shard_dir)
 
 
 def _read_arrays(path: Path, meta: dict) -> SoftTargets:

@@ -86,13 +86,22 @@ def load_teacher(path: str, task: TaskSpec):
     return model, tokenizer, order
 
 
+def unreachable_model(path: str) -> str | None:
+    """Why `path` can be neither a local model directory nor a hub name ("is not a directory", "does not
+    exist"), or None when it can be one."""
+    directory = Path(path)
+    if directory.is_dir() or (not directory.exists() and HUB_NAME.fullmatch(path)):
+        return None
+    return "is not a directory" if directory.exists() else "does not exist"
+
+
 def _teacher_location(path: str) -> str:
     """resolve_teacher(path), refusing a local path that is missing or holds no config.json."""
     location = resolve_teacher(path)
     directory = Path(location)
     if directory.is_dir() and not (directory / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a teacher model: it has no config.json; {TEACHER_FIX}.")
-    if not directory.is_dir() and (directory.exists() or not HUB_NAME.fullmatch(location)):
+    if unreachable_model(location):
         raise FileNotFoundError(f"Teacher {path}: no such directory; {TEACHER_FIX}.")
     return location
 
