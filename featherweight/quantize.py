@@ -24,41 +24,58 @@ from torch import nn
 from featherweight.config_io import from_known_fields
 from featherweight.quantized import (DynamicInt8Linear, DynamicInt8LSTM, ElmanEncoder, HalfEmbedding,
                                      Int8RowEmbedding, StaticInt8Classifier, WeightInt8Linear, WeightInt8LSTM, quiet)
+from featherweight.quantized.lowbit import LOWBIT_SCHEMES, LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding
 
 CALIBRATION_HELP = ("Static classifier quantization needs calibration batches from the held-out train slice "
                     "(never dev): pass calibration=calibration_batches(encode_data(tokenizer, "
                     "load_splits(data)['heldout'])), or use classifier_quantization='weight-only'.")
-CLASSIFIER_SCHEMES = ("weight-only", "dynamic-per-batch", "static", "none")
+CLASSIFIER_SCHEMES = ("weight-only", "dynamic-per-batch", "static", "int4-row", "int2-row", "none")
+IMPORTANCE_BITS = {"int8": 8, "int4": 4, "int2": 2}
+QUANTIZED_MODULES = (Int8RowEmbedding, HalfEmbedding, DynamicInt8Linear, WeightInt8Linear, DynamicInt8LSTM,
+                     WeightInt8LSTM, StaticInt8Classifier, LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding)
 
 
 @dataclass
 class QuantizeConfig:
     """What to quantize and how: the thesis recipe with float activations (batch-independent) by default."""
 
-    embedding_quantization: Literal["int8-row", "none"] = "int8-row"  # int8-row: weight-only, one scale per row
-    encoder_quantization: Literal["dynamic-int8", "none"] = "dynamic-int8"  # LSTM / Elman RNN weights
+    # embedding tables. int8-row: one scale per row; int4-row / int2-row: 4- or 2-bit codes packed into bytes, a
+    # float16 scale per row; pq: product quantization (pq_subvector_dim dims a sub-space, pq_bits-bit codes)
+    embedding_quantization: Literal["int8-row", "int4-row", "int2-row", "pq", "none"] = "int8-row"
+    # LSTM / Elman RNN weights: dynamic-int8 (int8 rows; the state is set by *_activations), or 4- / 2-bit rows
+    # with float state
+    encoder_quantization: Literal["dynamic-int8", "int4-row", "int2-row", "none"] = "dynamic-int8"
     lstm_activations: Literal["float", "dynamic-int8"] = "float"  # LSTM state: float, or dynamic-int8 as in the thesis
     elman_activations: Literal["float", "dynamic-int8"] = "float"  # Elman RNN state: float, or dynamic-int8 (thesis)
     # classifier int8 scheme. weight-only: int8 weights, float input, a row's logits never depend on its batch
     # (what the C and ONNX int8 exports compute); dynamic-per-batch (formerly "dynamic"): input quantized on the fly
-    # with one scale per batch, so logits depend on the batch mates; static: fixed scales calibrated on held-out rows
-    classifier_quantization: Literal["weight-only", "dynamic-per-batch", "static", "none", "dynamic"] = "weight-only"
-    hash_importance_dtype: Literal["float16", "float32"] = "float16"  # hash importance scalars (thesis: float16)
+    # with one scale per batch, so logits depend on the batch mates; static: fixed scales calibrated on held-out rows;
+    # int4-row / int2-row: 4- or 2-bit weights, float input
+    classifier_quantization: Literal["weight-only", "dynamic-per-batch", "static", "int4-row", "int2-row", "none",
+                                     "dynamic"] = "weight-only"
+    # hash importance scalars: float16 (thesis), float32, or int8 / int4 / int2 codes with one scale per table
+    hash_importance_dtype: Literal["float16", "float32", "int8", "int4", "int2"] = "float16"
+    pq_subvector_dim: int = 4  # embedding_quantization pq: dims per sub-vector (the last one is zero-padded)
+    pq_bits: int = 8  # embedding_quantization pq: bits per code, 4 (16 centroids) or 8 (256) per sub-space
     calibration_rows: int = 4096  # the pipeline calibrates static scales on the first rows of the held-out slice
 
     def __post_init__(self):
         if self.classifier_quantization == "dynamic":  # its name until issue 17: earlier artifacts and configs
             self.classifier_quantization = "dynamic-per-batch"
-        choices = {"embedding_quantization": ("int8-row", "none"), "encoder_quantization": ("dynamic-int8", "none"),
+        choices = {"embedding_quantization": ("int8-row", "int4-row", "int2-row", "pq", "none"),
+                   "encoder_quantization": ("dynamic-int8", "int4-row", "int2-row", "none"),
                    "lstm_activations": ("float", "dynamic-int8"), "elman_activations": ("float", "dynamic-int8"),
                    "classifier_quantization": CLASSIFIER_SCHEMES,
-                   "hash_importance_dtype": ("float16", "float32")}
+                   "hash_importance_dtype": ("float16", "float32", *IMPORTANCE_BITS), "pq_bits": (4, 8)}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}.")
         if isinstance(self.calibration_rows, bool) or not isinstance(self.calibration_rows, int) \
                 or self.calibration_rows < 1:
             raise ValueError(f"calibration_rows must be a positive int, got {self.calibration_rows!r}.")
+        if isinstance(self.pq_subvector_dim, bool) or not isinstance(self.pq_subvector_dim, int) \
+                or self.pq_subvector_dim < 1:
+            raise ValueError(f"pq_subvector_dim must be a positive int, got {self.pq_subvector_dim!r}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -114,13 +131,37 @@ def _check_float_student(model: nn.Module) -> None:
     if not isinstance(model, StudentModel):
         raise TypeError(f"quantize expects a float student from build_student/load_student, got "
                         f"{type(model).__name__}.")
-    if any(isinstance(m, (Int8RowEmbedding, HalfEmbedding, DynamicInt8Linear, WeightInt8Linear, DynamicInt8LSTM,
-                          WeightInt8LSTM, StaticInt8Classifier)) for m in model.modules()):
+    if any(isinstance(m, QUANTIZED_MODULES) for m in model.modules()):
         raise ValueError("This student is already quantized; quantize its float artifact instead.")
 
 
-def _embedding(table: nn.Embedding, skeleton: bool, make) -> nn.Module:
-    return make(table.num_embeddings, table.embedding_dim) if skeleton else make.from_float(table)
+def _table(table: nn.Embedding, scheme: str, config: QuantizeConfig, skeleton: bool) -> nn.Module:
+    """An embedding table under `scheme` (int8-row, int4-row, int2-row or pq)."""
+    rows, dim = table.num_embeddings, table.embedding_dim
+    if scheme == "int8-row":
+        return Int8RowEmbedding(rows, dim) if skeleton else Int8RowEmbedding.from_float(table)
+    if scheme == "pq":
+        return (PQEmbedding(rows, dim, config.pq_subvector_dim, config.pq_bits) if skeleton
+                else PQEmbedding.from_float(table, config.pq_subvector_dim, config.pq_bits))
+    bits = LOWBIT_SCHEMES[scheme]
+    return LowBitEmbedding(rows, dim, bits) if skeleton else LowBitEmbedding.from_float(table, bits)
+
+
+def _importance(table: nn.Embedding, dtype: str, skeleton: bool) -> nn.Module:
+    """Hash importance weights in float16, or as b-bit codes with one scale for the table."""
+    if dtype == "float16":
+        return HalfEmbedding(table.num_embeddings, table.embedding_dim) if skeleton else HalfEmbedding.from_float(table)
+    bits = IMPORTANCE_BITS[dtype]
+    return (LowBitEmbedding(table.num_embeddings, table.embedding_dim, bits, per_tensor=True) if skeleton
+            else LowBitEmbedding.from_float(table, bits, per_tensor=True))
+
+
+def _linear(linear: nn.Linear, kind, skeleton: bool, bits: int | None = None) -> nn.Module:
+    """`linear` as an int8 layer of class `kind`, or as a LowBitLinear when `bits` is given."""
+    if bits is not None:
+        return (LowBitLinear(linear.in_features, linear.out_features, bits, linear.bias is not None) if skeleton
+                else LowBitLinear.from_float(linear, bits))
+    return kind(linear.in_features, linear.out_features) if skeleton else kind.from_float(linear)
 
 
 @torch.no_grad()
@@ -133,40 +174,42 @@ def _convert(model: nn.Module, config: QuantizeConfig, calibration, skeleton: bo
     with quiet():
         embedding = model.embedding
         if isinstance(embedding, HashEmbedding):
-            if config.embedding_quantization == "int8-row":
-                embedding.components = _embedding(embedding.components, skeleton, Int8RowEmbedding)
-            if config.hash_importance_dtype == "float16":
-                embedding.importance = _embedding(embedding.importance, skeleton, HalfEmbedding)
+            if config.embedding_quantization != "none":
+                embedding.components = _table(embedding.components, config.embedding_quantization, config, skeleton)
+            if config.hash_importance_dtype != "float32":
+                embedding.importance = _importance(embedding.importance, config.hash_importance_dtype, skeleton)
         elif isinstance(embedding, TokenEmbedding):
-            if config.embedding_quantization == "int8-row":
-                embedding.table = _embedding(embedding.table, skeleton, Int8RowEmbedding)
+            if config.embedding_quantization != "none":
+                embedding.table = _table(embedding.table, config.embedding_quantization, config, skeleton)
         elif config.embedding_quantization != "none":
-            raise ValueError(f"No int8 recipe for embedding {type(embedding).__name__}; "
+            raise ValueError(f"No quantization recipe for embedding {type(embedding).__name__}; "
                              "use embedding_quantization='none'.")
 
-        encoder = model.encoder
-        if config.encoder_quantization == "dynamic-int8" and isinstance(encoder, RecurrentEncoder):
+        encoder, bits = model.encoder, LOWBIT_SCHEMES.get(config.encoder_quantization)
+        if config.encoder_quantization != "none" and isinstance(encoder, RecurrentEncoder):
             if isinstance(encoder.rnn, nn.LSTM):
                 lstm = encoder.rnn
-                kind = WeightInt8LSTM if config.lstm_activations == "float" else DynamicInt8LSTM
-                encoder.rnn = (kind(lstm.input_size, lstm.hidden_size, lstm.bidirectional, lstm.batch_first)
-                               if skeleton else kind.from_float(lstm))
-            else:  # Elman RNN: our step-by-step module, whose Linear layers get int8 weights
+                if bits is not None:
+                    encoder.rnn = (LowBitLSTM(lstm.input_size, lstm.hidden_size, lstm.bidirectional, lstm.batch_first,
+                                              bits) if skeleton else LowBitLSTM.from_float(lstm, bits))
+                else:
+                    kind = WeightInt8LSTM if config.lstm_activations == "float" else DynamicInt8LSTM
+                    encoder.rnn = (kind(lstm.input_size, lstm.hidden_size, lstm.bidirectional, lstm.batch_first)
+                                   if skeleton else kind.from_float(lstm))
+            else:  # Elman RNN: our step-by-step module, whose Linear layers get quantized weights
                 elman = ElmanEncoder.from_recurrent(encoder)
                 step = WeightInt8Linear if config.elman_activations == "float" else DynamicInt8Linear
                 for name in ("forward_ih", "forward_hh", "backward_ih", "backward_hh"):
-                    linear = getattr(elman, name)
-                    setattr(elman, name, step(linear.in_features, linear.out_features)
-                            if skeleton else step.from_float(linear))
+                    setattr(elman, name, _linear(getattr(elman, name), step, skeleton, bits))
                 model.encoder = elman
 
-        if config.classifier_quantization in ("dynamic-per-batch", "weight-only"):
-            kind = DynamicInt8Linear if config.classifier_quantization == "dynamic-per-batch" else WeightInt8Linear
+        scheme = config.classifier_quantization
+        if scheme in ("dynamic-per-batch", "weight-only", *LOWBIT_SCHEMES):
+            kind = DynamicInt8Linear if scheme == "dynamic-per-batch" else WeightInt8Linear
             for index, layer in enumerate(model.classifier):
                 if isinstance(layer, nn.Linear):
-                    model.classifier[index] = (kind(layer.in_features, layer.out_features)
-                                               if skeleton else kind.from_float(layer))
-        elif config.classifier_quantization == "static":
+                    model.classifier[index] = _linear(layer, kind, skeleton, LOWBIT_SCHEMES.get(scheme))
+        elif scheme == "static":
             if skeleton:
                 model.classifier = StaticInt8Classifier.skeleton(model.classifier)
             else:
@@ -184,20 +227,30 @@ def _features(model: nn.Module, calibration: Iterable[tuple]) -> torch.Tensor:
 
 
 class Int8Weight(NamedTuple):
-    """A stored int8 matrix with one float32 scale per row: value = values * scales[:, None] (zero point 0)."""
+    """A stored int8 matrix with one float32 scale per row: value = values * scales[:, None] (zero point 0).
+
+    `bits` < 8: the values are b-bit codes (|value| <= 2^(b-1) - 1) stored packed. `pq`: the rows are a product-
+    quantized table, stored as (codes (rows, subspaces) int64, codebooks (subspaces, 2^b, d) int8, b); the values
+    are its reconstruction (rows of codebook entries, the last sub-vector cut to the table's width).
+    """
 
     values: torch.Tensor  # (rows, cols) int8
     scales: torch.Tensor  # (rows,) float32
+    bits: int = 8
+    pq: tuple | None = None
 
 
 def int8_weights(model: nn.Module) -> dict[str, Int8Weight | torch.Tensor]:
     """The stored weights of a quantized student under the float student's state-dict names.
 
     Int8 matrices come as Int8Weight, the rest (biases, float16 hash importance, unquantized parts) as
-    tensors; activation scales of a static classifier are left out. For exporters reading a quantized artifact.
+    tensors; activation scales of a static classifier are left out. 4- and 2-bit rows (hash importance too, its
+    one scale repeated per row) come as Int8Weight of their codes and float16 scales with `bits`, product-
+    quantized tables as Int8Weight of the reconstructed int8 rows and the codebook scale with `pq`: an exporter
+    reading values * scales computes exactly what the model does. For exporters reading a quantized artifact.
     """
     out: dict[str, Int8Weight | torch.Tensor] = {}
-    renames = {}  # our module paths -> the float student's
+    renames, lowbit = {}, {}  # our module paths -> the float student's; low-bit modules by path
     for path, module in model.named_modules():
         if isinstance(module, ElmanEncoder):
             for prefix, suffix in (("forward", "_l0"), ("backward", "_l0_reverse")):
@@ -208,10 +261,35 @@ def int8_weights(model: nn.Module) -> dict[str, Int8Weight | torch.Tensor]:
             for layer, index in enumerate(module.float_indices):
                 for name in ("weight", "bias"):
                     renames[f"{path}.layers.{layer}.{name}"] = f"{path}.{index}.{name}"
+        if isinstance(module, (LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding)):
+            lowbit[path] = module
+    for path, module in lowbit.items():
+        out.update(_lowbit_weights(path, module, renames))
     state = model.state_dict()
     for key, value in state.items():
-        if key.endswith(("_scale", "_zero_point")):
+        if key.endswith(("_scale", "_zero_point")) or key.rpartition(".")[0] in lowbit:
             continue  # weight scales travel with their weights; activation scales are not weights
         name = renames.get(key, key)
         out[name] = Int8Weight(value, state[key + "_scale"]) if value.dtype == torch.int8 else value
+    return out
+
+
+def _lowbit_weights(path: str, module: nn.Module, renames: dict) -> dict:
+    """int8_weights' entries for one low-bit module at `path`."""
+    if isinstance(module, PQEmbedding):
+        rows = module.num_embeddings
+        return {f"{path}.weight": Int8Weight(module.int8_rows(), module.codebooks_scale.expand(rows).clone(),
+                                             pq=(module.codes(), module.codebooks, module.bits))}
+    if isinstance(module, LowBitLSTM):
+        out = {}
+        for name in module.names():
+            codes, scale = module.codes(name)
+            out[f"{path}.weight_{name}"] = Int8Weight(codes, scale.float(), module.bits)
+            out[f"{path}.bias_{name}"] = getattr(module, f"bias_{name}")
+        return out
+    codes, scale = module.codes()  # a per-tensor scale (hash importance) is repeated for every row
+    out = {renames.get(f"{path}.weight", f"{path}.weight"): Int8Weight(codes, scale.float().expand(len(codes)).clone(),
+                                                                       module.bits)}
+    if isinstance(module, LowBitLinear) and module.bias is not None:
+        out[renames.get(f"{path}.bias", f"{path}.bias")] = module.bias
     return out

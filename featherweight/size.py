@@ -123,8 +123,15 @@ def is_quantization_parameter(name: str) -> bool:
 
 
 def tensor_sizes(path) -> dict:
-    """Parameter and non-zero counts and bytes by stored dtype of one safetensors file."""
+    """Parameter and non-zero counts and bytes by stored dtype of one safetensors file.
+
+    Packed b-bit codes (tensors named *_packed<b>, see featherweight.quantized.packing) count one parameter a code
+    (the zero codes padding the last byte included), and their bytes go under "packed<b>".
+    """
+    import numpy as np
     from safetensors import safe_open
+
+    from featherweight.quantized.packing import packed_bits, unpack_flat
 
     header = safetensors_header(path)
     by_dtype, params, nonzero = {}, 0, 0
@@ -136,8 +143,15 @@ def tensor_sizes(path) -> dict:
             count = 1
             for dim in info["shape"]:
                 count *= dim
+            bits = packed_bits(name)
+            if bits is not None:  # b-bit codes, 8 // b a byte: each code is a parameter
+                dtype = f"packed{bits}"
             by_dtype[dtype] = by_dtype.get(dtype, 0) + count * width
-            if not is_quantization_parameter(name):
+            if bits is not None:
+                codes = unpack_flat(handle.get_tensor(name).numpy(), bits, (count * 8 // bits,))
+                params += codes.size
+                nonzero += int(np.count_nonzero(codes))
+            elif not is_quantization_parameter(name):
                 params += count
                 nonzero += int(handle.get_tensor(name).count_nonzero()) if count else 0
     return {"params": params, "nonzero_params": nonzero, "bytes_by_dtype": dict(sorted(by_dtype.items()))}

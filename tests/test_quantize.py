@@ -187,7 +187,8 @@ def test_static_classifier_quantization_needs_calibration_batches(tmp_path):
 
 def test_bad_quantize_settings_are_clear_errors():
     """Unknown choices name the field and the allowed values."""
-    with pytest.raises(ValueError, match=r"classifier_quantization must be one of \['weight-only', 'dynamic-per-batch', 'static', 'none'\]"):
+    with pytest.raises(ValueError, match=r"classifier_quantization must be one of \['weight-only', 'dynamic-per-batch', 'static', 'int4-row', "
+                                         r"'int2-row', 'none'\]"):
         QuantizeConfig(classifier_quantization="int4")
 
 
