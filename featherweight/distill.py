@@ -259,14 +259,9 @@ def teacher_record(config: DistillConfig, saved: str | None = None) -> dict:
             "soft_targets": {"file": str(saved), **made_by}}
 
 
-def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
-    """Train, select on held-out train rows, score on dev, save the artifact; return the summary.
-
-    `pruner_factory(model, total_steps)`, when given, returns a pruner (see featherweight.prune.GradualPruner)
-    that prunes the student while it trains.
-    """
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.num_threads)
+def transfer_data(config: DistillConfig) -> tuple[TaskData, list, dict, str | None]:
+    """The rows a student learns from: (train + augmented + composed rows, their teacher logits, the splits,
+    the saved soft targets the train rows came from or None)."""
     task = config.data.spec
     splits = load_splits(config.data, show_progress=config.progress)
     train = splits["train"]
@@ -281,8 +276,18 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
         transfer.labels = transfer_logits.argmax(1)  # augmented and composed rows carry the teacher's label
         parts.append(transfer)
         logits.append(transfer_logits)
-    train = _merge(parts) if len(parts) > 1 else train
+    return (_merge(parts) if len(parts) > 1 else train), logits, splits, train_saved
 
+
+def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
+    """Train, select on held-out train rows, score on dev, save the artifact; return the summary.
+
+    `pruner_factory(model, total_steps)`, when given, returns a pruner (see featherweight.prune.GradualPruner)
+    that prunes the student while it trains.
+    """
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.num_threads)
+    train, logits, splits, train_saved = transfer_data(config)
     out = Path(config.output_dir)
     with staged_directory(out) as staged:  # a failure or Ctrl-C leaves no half-written student at `out`
         fitted = _fit_and_save(config, train, logits, splits, staged, pruner_factory, train_saved)
@@ -300,13 +305,7 @@ def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: 
     task = config.data.spec
     tokenizer = fit_student_tokenizer(config, train.texts_a + (train.texts_b or []))
     tokenizer.save(out / "tokenizer")
-    cache = Path(config.work_dir) / "cache" / "tokens"
-    tokenizer_hash = path_sha256(out / "tokenizer")
-    encode = lambda data: encode_data(tokenizer, data, cache_dir=cache, show_progress=config.progress,
-                                      tokenizer_hash=tokenizer_hash)
-    training = TrainingSet(encode(train), train.labels, np.concatenate(logits) if logits else None)
-    evaluation = {name: (data, encode(data)) for name, data in {"heldout": splits["heldout"],
-                                                                **dev_splits(splits)}.items()}
+    training, evaluation = _encoded_sets(config, tokenizer, out / "tokenizer", train, logits, splits)
 
     model = build_student(config.student_config(), build_embedding(tokenizer, config.embedding_dim),
                           task.num_labels, task.is_pair)
@@ -326,6 +325,32 @@ def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: 
     save_student(out, model, tokenizer, meta)
     return {"params": sum(meta["parameters"].values()), "epoch_seconds": float(np.mean(epoch_seconds)),
             "epochs_run": len(history), **scores}
+
+
+def _encoded_sets(config: DistillConfig, tokenizer, tokenizer_dir: Path, train: TaskData, logits: list,
+                  splits: dict) -> tuple[TrainingSet, dict]:
+    """The training rows and {split: (TaskData, EncodedData)} of the held-out slice and dev, encoded (cached)."""
+    cache = Path(config.work_dir) / "cache" / "tokens"
+    tokenizer_hash = path_sha256(tokenizer_dir)
+    encode = lambda data: encode_data(tokenizer, data, cache_dir=cache, show_progress=config.progress,
+                                      tokenizer_hash=tokenizer_hash)
+    training = TrainingSet(encode(train), train.labels, np.concatenate(logits) if logits else None)
+    return training, {name: (data, encode(data)) for name, data in {"heldout": splits["heldout"],
+                                                                    **dev_splits(splits)}.items()}
+
+
+def retrain(model, tokenizer, tokenizer_dir, config: DistillConfig) -> list[dict]:
+    """Train an existing student further on `config`'s rows and soft targets for config.epochs, keeping the epoch
+    with the best held-out score (dev is only recorded); the model ends with those weights. Returns the history."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.num_threads)
+    train, logits, splits, _ = transfer_data(config)
+    training, evaluation = _encoded_sets(config, tokenizer, Path(tokenizer_dir), train, logits, splits)
+    dev = {name: pair for name, pair in evaluation.items() if name != "heldout"}
+    history, best_state, _, _ = _train(model, training, evaluation["heldout"], config.training_settings(), config,
+                                       None, dev)
+    model.load_state_dict(best_state)
+    return history
 
 
 def _optimizer(model, settings: dict):

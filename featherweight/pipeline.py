@@ -198,7 +198,8 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
     Variants go to `output_dir` (default: beside the distilled student) as <name>-pruned, <name>-quantized
     and <name>-pruned-quantized; the distilled artifact itself is measured and scored but never rewritten.
     `data` (a DataConfig) defaults to the student's own: its held-out train slice calibrates static
-    quantization, dev is only reported. Gradual pruning retrains with `retrain` (the distillation config).
+    quantization, dev is only reported. Gradual pruning and quantization-aware fine-tuning (qat_epochs) retrain with
+    `retrain` (the distillation config; for QAT by default the one the student records).
     Returns {variant: summary}, "distilled" included.
     """
     from featherweight.artifact import load_student, score_encoded
@@ -235,8 +236,15 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
             calibration = calibration_batches(encoded["heldout"][1], max_rows=quantization.calibration_rows)
         for source in [name for name in ("distilled", "pruned") if name in models]:
             variant = "quantized" if source == "distilled" else "pruned-quantized"
-            models[variant] = quantize(models[source], quantization, calibration)
-            metas[variant] = {**metas[source], "quantization": quantization.to_dict()}
+            model, extra = models[source], {}
+            if quantization.qat_epochs:
+                from featherweight.qat import quantization_aware
+
+                model, extra["qat_history"] = quantization_aware(
+                    model, student.tokenizer, distilled_dir / "tokenizer", quantization,
+                    retrain or _recorded_distill_config(student, distilled_dir))
+            models[variant] = quantize(model, quantization, calibration)
+            metas[variant] = {**metas[source], "quantization": quantization.to_dict(), **extra}
     summaries = {}
     for variant, model in models.items():
         scores = score_encoded(student.task, model, encoded)
@@ -246,6 +254,16 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
                           {**metas[variant], "variant": variant, "source": str(distilled_dir), "scores": scores})
         summaries[variant] = {"variant": variant, "output_dir": str(out), **scores, **artifact_sizes(out)}
     return summaries
+
+
+def _recorded_distill_config(student, directory: Path) -> DistillConfig:
+    """The DistillConfig a student was trained with (its rows and soft targets), for retraining it."""
+    if "distill_config" not in student.meta:
+        raise ValueError(f"{directory} records no distillation settings, so it cannot be fine-tuned (qat_epochs); "
+                         "use qat_epochs=0.")
+    recorded = student.meta["distill_config"]  # a CompressConfig's fields when made by compress
+    return DistillConfig(**{field.name: recorded[field.name] for field in dataclasses.fields(DistillConfig)
+                            if field.name in recorded})
 
 
 def _pruned(student, out: Path, pruning: PruneConfig, embedding_type: str, retrain: DistillConfig | None):

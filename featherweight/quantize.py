@@ -57,6 +57,10 @@ class QuantizeConfig:
     hash_importance_dtype: Literal["float16", "float32", "int8", "int4", "int2"] = "float16"
     pq_subvector_dim: int = 4  # embedding_quantization pq: dims per sub-vector (the last one is zero-padded)
     pq_bits: int = 8  # embedding_quantization pq: bits per code, 4 (16 centroids) or 8 (256) per sub-space
+    # quantization-aware fine-tune epochs before quantizing (fake-quantized weights, straight-through gradients,
+    # the student's own distillation rows and soft targets); 0 quantizes the trained weights as they are
+    qat_epochs: int = 0
+    qat_learning_rate: float | None = None  # learning rate of the QAT fine-tune; default: the student's own
     calibration_rows: int = 4096  # the pipeline calibrates static scales on the first rows of the held-out slice
 
     def __post_init__(self):
@@ -76,6 +80,12 @@ class QuantizeConfig:
         if isinstance(self.pq_subvector_dim, bool) or not isinstance(self.pq_subvector_dim, int) \
                 or self.pq_subvector_dim < 1:
             raise ValueError(f"pq_subvector_dim must be a positive int, got {self.pq_subvector_dim!r}.")
+        if isinstance(self.pq_bits, bool) or not isinstance(self.pq_bits, int):
+            raise ValueError(f"pq_bits must be one of [4, 8], got {self.pq_bits!r}.")
+        if isinstance(self.qat_epochs, bool) or not isinstance(self.qat_epochs, int) or self.qat_epochs < 0:
+            raise ValueError(f"qat_epochs must be an int >= 0, got {self.qat_epochs!r}.")
+        if self.qat_learning_rate is not None and not self.qat_learning_rate > 0:
+            raise ValueError(f"qat_learning_rate must be positive, got {self.qat_learning_rate!r}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

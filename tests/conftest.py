@@ -192,3 +192,26 @@ def saved_soft_targets_folder(teacher, folder: Path, files) -> Path:
         for suffix in (".npz", ".json"):
             shutil.copy(Path(config.output).with_suffix(suffix), folder / f"{path.stem}{suffix}")
     return folder
+
+
+TINY_TEXTS = make_sentences(60, seed=3)[0]
+
+
+def tiny_student(arch: str, embedding: str, directory: Path, seed: int = 0, texts: list[str] = TINY_TEXTS):
+    """An untrained, seeded SST-2 student of `arch` on `embedding` (8-dim), its tokenizer and its metadata."""
+    import torch
+
+    from featherweight.artifact import build_model
+    from featherweight.data import get_task
+    from featherweight.embeddings import fit_tokenizer
+    from featherweight.students import student_preset
+
+    options = {"hash": {"num_buckets": 50}, "char": {},
+               "bpe": {"download": False, "cache_dir": Path(directory) / "no-bpemb", "vocab_size": 60}}[embedding]
+    tokenizer = fit_tokenizer(embedding, texts, dim=8, seed=seed, **options)
+    config = student_preset(arch, classifier_dim=8, **({} if arch == "ffn" else {"hidden_dim": 6}))
+    task = get_task("sst-2")
+    meta = {"task": task.name, "label_names": list(task.label_names), "pair": False, "num_labels": 2,
+            "student": config.to_dict(), "embedding": {"type": embedding, "dim": 8}, "variant": "distilled"}
+    torch.manual_seed(seed)
+    return build_model(meta, tokenizer).eval(), tokenizer, meta

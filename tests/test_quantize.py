@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_sentences
+from conftest import TINY_TEXTS, tiny_student
 from featherweight.artifact import load_student, predict_data, predict_encoded, save_student
 from featherweight.cli import main
-from featherweight.data import DataConfig, get_task, load_splits
+from featherweight.data import DataConfig, load_splits
 from featherweight.prune import prune
 from featherweight.quantize import QuantizeConfig, calibration_batches, quantize
 from featherweight.quantized import ElmanEncoder, Int8RowEmbedding, quiet
@@ -22,27 +22,10 @@ from featherweight.tokens import encode_data
 
 ARCHS = ("bilstm", "rnn", "ffn")
 EMBEDDINGS = ("hash", "char", "bpe")
-TEXTS = make_sentences(60, seed=3)[0]
+TEXTS = TINY_TEXTS
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tiny_student(arch: str, embedding: str, tmp_path: Path, seed: int = 0):
-    """An untrained, seeded student of `arch` on `embedding` (8-dim), its tokenizer and its metadata."""
-    from featherweight.artifact import build_model
-    from featherweight.embeddings import fit_tokenizer
-    from featherweight.students import student_preset
-
-    options = {"hash": {"num_buckets": 50}, "char": {},
-               "bpe": {"download": False, "cache_dir": tmp_path / "no-bpemb", "vocab_size": 60}}[embedding]
-    tokenizer = fit_tokenizer(embedding, TEXTS, dim=8, seed=seed, **options)
-    config = student_preset(arch, classifier_dim=8, **({} if arch == "ffn" else {"hidden_dim": 6}))
-    task = get_task("sst-2")
-    meta = {"task": task.name, "label_names": list(task.label_names), "pair": False, "num_labels": 2,
-            "student": config.to_dict(), "embedding": {"type": embedding, "dim": 8}, "variant": "distilled"}
-    torch.manual_seed(seed)
-    return build_model(meta, tokenizer).eval(), tokenizer, meta
 
 
 def _encoded(tokenizer, texts):

@@ -22,6 +22,7 @@ from torch import nn
 from .packing import pack_flat, packed_name, packed_width, unpack_flat
 
 LOWBIT_SCHEMES = {"int4-row": 4, "int2-row": 2}
+SCHEME_BITS = {"int8-row": 8, **LOWBIT_SCHEMES}  # bits of each fake_quantize scheme
 CLIP_RATIOS = torch.linspace(0.25, 1.0, 31)  # candidate scales, as fractions of max |w| / level_max
 _ROW_CHUNK = 2048
 PQ_ITERATIONS = 25
@@ -77,16 +78,17 @@ def dequantize_rows(codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 def fake_quantize(weight: torch.Tensor, scheme: str, per_tensor: bool = False) -> torch.Tensor:
     """The weights the quantized student will hold, with a straight-through gradient (QAT).
 
-    Exactly the values `quantize` stores for this tensor under `scheme` (int8-row, int4-row or int2-row).
+    Exactly the values `quantize` stores for this tensor under `scheme` (int8-row, int4-row or int2-row);
+    `per_tensor` (hash importance weights): b-bit codes with one scale for the tensor, int8 included.
     """
     from .backend import symmetric_int8
 
     with torch.no_grad():
-        if scheme == "int8-row":
+        if scheme == "int8-row" and not per_tensor:
             q, scale = symmetric_int8(weight)
             value = q.float() * scale.reshape(-1, *([1] * (q.dim() - 1)))
-        elif scheme in LOWBIT_SCHEMES:
-            value = dequantize_rows(*lowbit_rows(weight, LOWBIT_SCHEMES[scheme], per_tensor))
+        elif scheme in SCHEME_BITS:
+            value = dequantize_rows(*lowbit_rows(weight, SCHEME_BITS[scheme], per_tensor))
         else:
             raise ValueError(f"No fake quantization for scheme {scheme!r}.")
     return weight + (value - weight).detach()
@@ -245,9 +247,10 @@ def _kmeans(points: np.ndarray, centroids: int, seed: int) -> np.ndarray:
     """k-means (Lloyd, float64) of `points` (N, d) with a fixed zero centroid at index 0; returns (K, d)."""
     nonzero = points[np.any(points != 0, axis=1)]
     free = centroids - 1
-    if len(nonzero) <= free:  # every distinct row gets a centroid of its own
-        return np.concatenate([np.zeros((1, points.shape[1])), nonzero, np.zeros((free - len(nonzero),
-                                                                                   points.shape[1]))])
+    distinct = np.unique(nonzero, axis=0)  # sorted: deterministic
+    if len(distinct) <= free:  # every distinct row gets a centroid of its own
+        return np.concatenate([np.zeros((1, points.shape[1])), distinct, np.zeros((free - len(distinct),
+                                                                                    points.shape[1]))])
     rng = np.random.default_rng(seed)
     centres = nonzero[rng.choice(len(nonzero), free, replace=False)].astype(np.float64)
     for _ in range(PQ_ITERATIONS):
