@@ -248,6 +248,7 @@ class Int8Weight(NamedTuple):
     scales: torch.Tensor  # (rows,) float32
     bits: int = 8
     pq: tuple | None = None
+    per_tensor: bool = False  # one scale for the whole table (hash importance), repeated in `scales`
 
 
 def int8_weights(model: nn.Module) -> dict[str, Int8Weight | torch.Tensor]:
@@ -298,8 +299,9 @@ def _lowbit_weights(path: str, module: nn.Module, renames: dict) -> dict:
             out[f"{path}.bias_{name}"] = getattr(module, f"bias_{name}")
         return out
     codes, scale = module.codes()  # a per-tensor scale (hash importance) is repeated for every row
+    per_tensor = isinstance(module, LowBitEmbedding) and module.per_tensor
     out = {renames.get(f"{path}.weight", f"{path}.weight"): Int8Weight(codes, scale.float().expand(len(codes)).clone(),
-                                                                       module.bits)}
+                                                                       module.bits, per_tensor=per_tensor)}
     if isinstance(module, LowBitLinear) and module.bias is not None:
         out[renames.get(f"{path}.bias", f"{path}.bias")] = module.bias
     return out

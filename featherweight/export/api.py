@@ -220,14 +220,15 @@ def onnx_metadata(meta: dict) -> dict[str, str]:
 
 def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
     from featherweight.export import c_build
-    from featherweight.export.c_export import write_c
+    from featherweight.export.c_export import storage_note, write_c
     from featherweight.export.weights import int8_bytes, int8_reference_model, int8_weights, is_quantized
 
     weights = int8_weights(student)
     source, header = write_c(student.meta, weights, port, out, config.c_prefix)
     info = {"files": {"source": source.name, "header": header.name}, "c_prefix": config.c_prefix,
             "bytes": {"source": source.stat().st_size, "header": header.stat().st_size,
-                      "int8_weights": int8_bytes(weights)},
+                      "int8_weights": int8_bytes(weights)},  # as stored: b-bit codes packed, PQ codes + codebooks
+            "weights": storage_note(weights),
             "api": f"int {config.c_prefix}_predict{'_pair' if student.meta['pair'] else ''}(...)"}
     write_manifest(out, info | {"format": "c"})  # c_build reads the file names from the manifest
     if config.verify or config.evaluate:

@@ -1,6 +1,7 @@
-"""Generate one C99 source and one header for a student: tokenizer tables, int8 weights and the runtime.
+"""Generate one C99 source and one header for a student: tokenizer tables, quantized weights and the runtime.
 
-The weights come from `int8_weights` (int8 rows + float scales, hash importance float16), the
+The weights come from `int8_weights` (int8 rows + float scales, hash importance float16; from a
+sub-8-bit artifact b-bit rows packed with float16 scales, product-quantized tables, b-bit importance), the
 tokenizer from the portable tables (port.json); the code from c_runtime.py. Identifiers start with
 the export's prefix ("fw" by default) so several models can live in one firmware.
 """
@@ -188,15 +189,68 @@ def _tokenizer_tables(port: dict) -> tuple[str, str, list[str]]:
     return macros, tables, [rt.UTF8_PUT, rt.BPE_TOKENIZE]
 
 
-def _table(name: str, weight) -> str:
-    """An embedding table: int8 rows, scales and (affine tables only) zero points."""
+def _packed(codes: np.ndarray, bits: int) -> np.ndarray:
+    """`codes` in their order, packed as packing.pack_flat (what fw_ucode / fw_scode read)."""
+    from featherweight.quantized.packing import pack_flat  # numpy only; imported here as its package needs torch
+
+    return pack_flat(np.asarray(codes).reshape(-1), bits)
+
+
+def _half_bits(name: str, scales: np.ndarray) -> np.ndarray:
+    """The float16 bits of scales that are float16 values (b-bit rows store them so), else ValueError."""
+    half = np.asarray(scales, dtype=np.float32).astype(np.float16)
+    if not np.array_equal(half.astype(np.float32), scales):
+        raise ValueError(f"{name}: the scales of b-bit rows must be float16 values, as featherweight.quantize "
+                         "stores them.")
+    return half.view(np.uint16)
+
+
+def _table(name: str, weight) -> tuple[str, str, list[str]]:
+    """An embedding table: (its arrays, the C call that reads row `id` into `out`, the runtime sections it needs).
+
+    int8 rows with float scales (and zero points, affine tables only); b-bit rows packed flat with float16
+    scales; or a product-quantized table: packed codes, int8 codebooks and one float scale.
+    """
     if not isinstance(weight, QuantizedTensor):
         raise TypeError(f"Expected int8 rows for {name}, got {type(weight).__name__}.")
-    code = (_array("int8_t", f"{name}_q", weight.values.ravel())
-            + _array("float", f"{name}_scale", weight.scales, _float))
+    if weight.pq is not None:
+        codes, codebooks, bits = weight.pq
+        subspaces, _, dim = codebooks.shape
+        arrays = (_array("uint8_t", f"{name}_codes", _packed(codes, bits), hex)
+                  + _array("int8_t", f"{name}_codebooks", codebooks.ravel())
+                  + f"static const float {name}_scale = {_float(weight.scales[0])};\n")
+        read = f"fw_row_pq({name}_codes, {bits}, {name}_codebooks, {name}_scale, {subspaces}, {dim}, (id), (out))"
+        return arrays, read, [rt.CODES, rt.ROW_PQ]
+    if weight.bits < 8:
+        arrays = (_array("uint8_t", f"{name}_codes", _packed(weight.values, weight.bits), hex)
+                  + _array("uint16_t", f"{name}_scale_f16", _half_bits(name, weight.scales), hex))
+        read = f"fw_row_lowbit({name}_codes, {weight.bits}, {name}_scale_f16, (id), (out))"
+        return arrays, read, [rt.HALF, rt.CODES, rt.SIGNED_CODES, rt.ROW_LOWBIT]
+    arrays = (_array("int8_t", f"{name}_q", weight.values.ravel())
+              + _array("float", f"{name}_scale", weight.scales, _float))
+    zero = "0"
     if weight.zero_points is not None:
-        code += _array("float", f"{name}_zero", weight.zero_points, _float)
-    return code
+        arrays += _array("float", f"{name}_zero", weight.zero_points, _float)
+        zero = f"{name}_zero"
+    return arrays, f"fw_row_int8({name}_q, {name}_scale, {zero}, (id), (out))", [rt.ROW_INT8]
+
+
+def _importance(weight) -> tuple[str, str, list[str]]:
+    """Hash importance weights: (arrays, the C expression of weight `i`, runtime sections). float16 bits, or
+    b-bit codes (8 included) packed flat with the table's one scale."""
+    if not isinstance(weight, QuantizedTensor):
+        half = np.asarray(weight, dtype=np.float16)
+        return ("/* hash importance weights, IEEE float16 bits */\n"
+                + _array("uint16_t", "fw_importance_f16", half.view(np.uint16).ravel(), hex),
+                "fw_half(fw_importance_f16[(i)])", [rt.HALF])
+    if not weight.per_tensor or weight.zero_points is not None or weight.pq is not None:
+        raise NotImplementedError("The C export stores quantized hash importance weights as b-bit codes with one "
+                                  "scale for the table.")
+    arrays = (f"/* hash importance weights, {weight.bits}-bit codes times one scale */\n"
+              + _array("uint8_t", "fw_importance_codes", _packed(weight.values, weight.bits), hex)
+              + f"static const float fw_importance_scale = {_float(weight.scales[0])};\n")
+    weight_of = f"((float)fw_scode(fw_importance_codes, (i), {weight.bits}) * fw_importance_scale)"
+    return arrays, weight_of, [rt.CODES, rt.SIGNED_CODES]
 
 
 def panel_widths(rows: int) -> list[int]:
@@ -212,41 +266,61 @@ def panels(values: np.ndarray) -> np.ndarray:
     return np.concatenate([values[a:b].T.ravel() for a, b in zip(starts[:-1], starts[1:])])
 
 
-def _matrix(name: str, weight) -> str:
-    """A weight matrix the code multiplies with: symmetric int8 rows in panels (see `panels`), as an fw_matrix."""
+def _matrix(name: str, weight, lowbit: bool) -> str:
+    """A weight matrix the code multiplies with, as an fw_matrix: symmetric int8 rows in panels (see `panels`), or
+    (bits < 8) the same panel order of b-bit codes packed flat; float scales either way (b-bit: the float16 values).
+    `lowbit`: the export has b-bit matrices (FW_LOWBIT_MATRICES), so every fw_matrix carries their fields."""
     if not isinstance(weight, QuantizedTensor):
         raise TypeError(f"Expected int8 rows for {name}, got {type(weight).__name__}.")
-    if weight.zero_points is not None:
+    if weight.zero_points is not None or weight.pq is not None:
         raise NotImplementedError(f"{name}: the C export multiplies with symmetric int8 rows only (zero points "
-                                  "are supported for embedding tables).")
+                                  "and product quantization are supported for embedding tables).")
     rows, cols = weight.shape
-    return (_array("int8_t", f"{name}_q", panels(np.asarray(weight.values).reshape(rows, cols)))
-            + _array("float", f"{name}_scale", weight.scales, _float)
-            + f"static const fw_matrix {name} = {{{name}_q, {name}_scale, {rows}, {cols}}};\n")
+    ordered = panels(np.asarray(weight.values).reshape(rows, cols))
+    if weight.bits < 8:
+        arrays = _array("uint8_t", f"{name}_codes", _packed(ordered, weight.bits), hex)
+        int8_codes, packed_fields = "0", f", {name}_codes, {weight.bits}"
+    else:
+        arrays = _array("int8_t", f"{name}_q", ordered)
+        int8_codes, packed_fields = f"{name}_q", ", 0, 8" if lowbit else ""
+    return (arrays + _array("float", f"{name}_scale", weight.scales, _float)
+            + f"static const fw_matrix {name} = {{{int8_codes}, {name}_scale, {rows}, {cols}{packed_fields}}};\n")
+
+
+def _lowbit_matrices(weights: dict) -> bool:
+    """True when an encoder or classifier matrix has codes below 8 bits."""
+    return any(isinstance(weight, QuantizedTensor) and weight.bits < 8 for name, weight in weights.items()
+               if name.startswith(("encoder.", "classifier.")))
+
+
+def _ordered_sections(sections: list[str]) -> list[str]:
+    """`sections` without repeats, the helpers (float16, packed codes) first: the kernels and readers call them."""
+    helpers = [rt.HALF, rt.CODES, rt.SIGNED_CODES]
+    unique = list(dict.fromkeys(sections))
+    return [h for h in helpers if h in unique] + [section for section in unique if section not in helpers]
 
 
 def _model_parts(meta: dict, weights: dict) -> tuple[str, str, list[str]]:
     """(macros, weight tables, runtime sections) of embedding, encoder and classifier."""
     config = meta["student"]
+    lowbit = _lowbit_matrices(weights)
     macros = (f"#define FW_PANEL {rt.PANEL} /* rows per weight panel: the layout of the matrices below */\n"
-              f"#define FW_PANEL_SMALL {rt.PANEL_SMALL}\n")
-    tables = "/* ---- weights: int8 rows with float scales (matrices in panels of rows) ---- */\n"
-    sections = [rt.KERNELS]
+              f"#define FW_PANEL_SMALL {rt.PANEL_SMALL}\n#define FW_LOWBIT_MATRICES {int(lowbit)}\n")
+    tables = "/* ---- weights: int8 or packed b-bit rows with scales (matrices in panels of rows) ---- */\n"
+    sections = ([rt.CODES, rt.SIGNED_CODES] if lowbit else []) + [rt.KERNELS]
     if "embedding.table.weight" in weights:
         table = weights["embedding.table.weight"]
-        macros += (f"#define FW_EMBEDDING_DIM {table.shape[1]}\n"
-                   f"#define FW_AFFINE_TABLE {int(table.zero_points is not None)}\n")
-        tables += _table("fw_embedding", table)
-        sections.append(rt.EMBED_TOKEN)
+        arrays, read, needs = _table("fw_embedding", table)
+        sections += needs + [rt.EMBED_TOKEN]
     else:
-        components = weights["embedding.components.weight"]
-        importance = np.asarray(weights["embedding.importance.weight"], dtype=np.float16)
-        macros += (f"#define FW_EMBEDDING_DIM {components.shape[1]}\n"
-                   f"#define FW_AFFINE_TABLE {int(components.zero_points is not None)}\n")
-        tables += _table("fw_components", components)
-        tables += "/* hash importance weights, IEEE float16 bits */\n"
-        tables += _array("uint16_t", "fw_importance_f16", importance.view(np.uint16).ravel(), hex)
-        sections += [rt.HALF, rt.EMBED_HASH]
+        table = weights["embedding.components.weight"]
+        arrays, read, needs = _table("fw_components", table)
+        importance, weight_of, importance_needs = _importance(weights["embedding.importance.weight"])
+        arrays += importance
+        macros += f"#define FW_IMPORTANCE(i) {weight_of}\n"
+        sections += needs + importance_needs + [rt.EMBED_HASH]
+    macros += f"#define FW_EMBEDDING_DIM {table.shape[1]}\n#define FW_TABLE_ROW(id, out) {read}\n"
+    tables += arrays
     arch = config["arch"]
     macros += ("#define FW_POOL_LAST 0\n#define FW_POOL_MAX 1\n#define FW_POOL_MEAN 2\n"
                f"#define FW_POOLING {POOLINGS[config['pooling']]}\n")
@@ -260,23 +334,38 @@ def _model_parts(meta: dict, weights: dict) -> tuple[str, str, list[str]]:
                    "#define FW_SENTENCE_DIM (2 * FW_HIDDEN)\n")
         for direction, suffix in (("forward", ""), ("backward", "_reverse")):
             prefix = "encoder.rnn."
-            tables += _matrix(f"fw_{direction}_ih", weights[f"{prefix}weight_ih_l0{suffix}"])
-            tables += _matrix(f"fw_{direction}_hh", weights[f"{prefix}weight_hh_l0{suffix}"])
+            tables += _matrix(f"fw_{direction}_ih", weights[f"{prefix}weight_ih_l0{suffix}"], lowbit)
+            tables += _matrix(f"fw_{direction}_hh", weights[f"{prefix}weight_hh_l0{suffix}"], lowbit)
             bias = (np.asarray(weights[f"{prefix}bias_ih_l0{suffix}"], np.float32)
                     + np.asarray(weights[f"{prefix}bias_hh_l0{suffix}"], np.float32))
             tables += _array("float", f"fw_{direction}_bias", bias, _float)
         sections += ([rt.SIGMOID] if lstm else []) + [rt.TANH, rt.ENCODE_RECURRENT]
     linear = sorted({int(name.split(".")[1]) for name in weights if name.startswith("classifier.")})
     if len(linear) == 2:
-        tables += _matrix("fw_hidden_layer", weights[f"classifier.{linear[0]}.weight"])
+        tables += _matrix("fw_hidden_layer", weights[f"classifier.{linear[0]}.weight"], lowbit)
         tables += _array("float", "fw_hidden_bias", weights[f"classifier.{linear[0]}.bias"], _float)
         macros += f"#define FW_CLASSIFIER_HIDDEN {weights[f'classifier.{linear[0]}.weight'].shape[0]}\n"
     else:
         macros += "#define FW_CLASSIFIER_HIDDEN 0\n"
-    tables += _matrix("fw_output_layer", weights[f"classifier.{linear[-1]}.weight"])
+    tables += _matrix("fw_output_layer", weights[f"classifier.{linear[-1]}.weight"], lowbit)
     tables += _array("float", "fw_output_bias", weights[f"classifier.{linear[-1]}.bias"], _float)
     sections += [rt.CLASSIFY, rt.API_PAIR_CODE if meta["pair"] else rt.API_SINGLE_CODE]
-    return macros, tables, sections
+    return macros, tables, _ordered_sections(sections)
+
+
+def storage_note(weights: dict) -> str:
+    """How the weights are stored, e.g. "int8 rows, 4-bit rows, hash importance float16"."""
+    kinds = []
+    for name, weight in weights.items():
+        if not isinstance(weight, QuantizedTensor):
+            kinds += ["hash importance float16"] if name.endswith("importance.weight") else []
+        elif weight.pq is not None:
+            kinds.append(f"product-quantized table ({weight.pq[2]}-bit codes, int8 codebooks, one scale)")
+        elif weight.per_tensor:
+            kinds.append(f"hash importance {weight.bits}-bit (one scale)")
+        else:
+            kinds.append("int8 rows" if weight.bits == 8 else f"{weight.bits}-bit rows")
+    return ", ".join(dict.fromkeys(kinds))
 
 
 def describe(meta: dict) -> str:
@@ -312,8 +401,8 @@ def write_c(meta: dict, weights: dict, port: dict, directory, prefix: str = "fw"
     model_macros, model_tables, model_sections = _model_parts(meta, weights)
     source = (f"/* {source_name}: generated by `featherweight export --format c`; do not edit.\n"
               f" * {describe(meta)}\n"
-              " * C99, no dynamic allocation. Weights: int8 rows with a float scale each; hash importance\n"
-              " * float16; activations and accumulation float. Tokenizer: the export's port.json tables.\n */\n"
+              f" * C99, no dynamic allocation. Weights: {storage_note(weights)};\n"
+              " * activations and accumulation float. Tokenizer: the export's port.json tables.\n */\n"
               f'#include "{header_name}"\n\n#include <math.h>\n#include <string.h>\n\n'
               + norm_macros + tok_macros + model_macros + rt.MATRIX_TYPE + "\n" + norm_tables + tok_tables + "\n"
               + model_tables

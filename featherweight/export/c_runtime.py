@@ -464,12 +464,18 @@ static int fw_utf8_put(uint32_t c, unsigned char *out)
 """
 
 MATRIX_TYPE = r"""
-/* An int8 matrix with one float scale per row, stored in panels of FW_PANEL rows (see fw_matvec_add). */
-typedef struct { const int8_t *q; const float *scale; int rows, cols; } fw_matrix;
+/* A weight matrix with one float scale per row, stored in panels of FW_PANEL rows (see fw_matvec_add): int8 codes
+ * q, or (FW_LOWBIT_MATRICES, bits < 8) b-bit codes in the same order, packed 8 / b a byte (see fw_ucode). */
+typedef struct {
+    const int8_t *q; const float *scale; int rows, cols;
+#if FW_LOWBIT_MATRICES
+    const uint8_t *packed; int bits;
+#endif
+} fw_matrix;
 """
 
 KERNELS = r"""
-/* ---- numerics: int8 rows with float scales, float activations ------------------------------ */
+/* ---- numerics: int8 (or packed b-bit) rows with float scales, float activations ------------ */
 
 /* Compilers reorder no float sum here (each is written in its order) and must not fuse a multiply
  * and an add into one rounding: every compiler and flag set computes the same bits. GCC in ISO C mode
@@ -490,18 +496,76 @@ KERNELS = r"""
         for (l = 0; l < (width); l++) sum[l] += (float)q[l] * xc;             \
     }
 
+#if FW_LOWBIT_MATRICES
+#ifndef __OPTIMIZE_SIZE__  /* -Os (microcontrollers): fw_packed_panel_sums' compact loop only, the same sums */
+/* fw_packed_panel_bytes: fw_packed_panel_sums of a FW_PANEL or FW_PANEL_SMALL panel of 4- or 2-bit codes (returns 1),
+ * else nothing (returns 0). A column of such a panel is whole bytes; split[s * span + k] sums row k * (8 / b) + s,
+ * read from bits s * b of byte k (span bytes a column), so that every inner loop runs over contiguous bytes and
+ * sums with b a constant, which compilers vectorise; each row is still summed column by column in order. */
+#define FW_PACKED_PANEL(width, b)                                                                      \
+    {                                                                                                  \
+        const int span = (width) * (b) / 8, top = 1 << ((b) - 1);                                      \
+        for (c = 0; c < m->cols; c++, bytes += span) {                                                 \
+            float xc = x[c];                                                                           \
+            for (s = 0; s < 8 / (b); s++)                                                              \
+                for (k = 0; k < span; k++)                                                             \
+                    split[s * span + k] += (float)((((bytes[k] >> (s * (b))) & (2 * top - 1)) ^ top) - top) * xc; \
+        }                                                                                              \
+        for (s = 0; s < 8 / (b); s++)                                                                  \
+            for (k = 0; k < span; k++) sum[k * (8 / (b)) + s] = split[s * span + k];                   \
+    }
+
+static int fw_packed_panel_bytes(const fw_matrix *m, int p, int width, const float *x, float *sum)
+{
+    const uint8_t *bytes = m->packed + (size_t)p * (size_t)m->cols * (size_t)m->bits / 8;
+    float split[FW_PANEL];
+    int c, k, s;
+    for (k = 0; k < FW_PANEL; k++) split[k] = 0.0f;
+    if (width == FW_PANEL && m->bits == 4) FW_PACKED_PANEL(FW_PANEL, 4)
+    else if (width == FW_PANEL && m->bits == 2) FW_PACKED_PANEL(FW_PANEL, 2)
+    else if (width == FW_PANEL_SMALL && m->bits == 4) FW_PACKED_PANEL(FW_PANEL_SMALL, 4)
+    else if (width == FW_PANEL_SMALL && m->bits == 2) FW_PACKED_PANEL(FW_PANEL_SMALL, 2)
+    else return 0;
+    return 1;
+}
+#undef FW_PACKED_PANEL
+#endif
+
+/* The sums of fw_matvec_add over the panel of `width` rows at row p of a b-bit matrix, whose column c is codes
+ * p * cols + c * width .. + width of the packed array: each row summed column by column in order from its
+ * sign-extended codes, exactly as an int8 panel. */
+static void fw_packed_panel_sums(const fw_matrix *m, int p, int width, const float *x, float *sum)
+{
+    size_t first = (size_t)p * (size_t)m->cols;
+    int c, k;
+#ifndef __OPTIMIZE_SIZE__
+    if (fw_packed_panel_bytes(m, p, width, x, sum)) return;
+#endif
+    for (c = 0; c < m->cols; c++, first += (size_t)width) {
+        float xc = x[c];
+        for (k = 0; k < width; k++) sum[k] += (float)fw_scode(m->packed, first + (size_t)k, m->bits) * xc;
+    }
+}
+#endif
+
 static void fw_matvec_add(const fw_matrix *m, const float *x, float *y)
 {
     int p, c, l, width;
     for (p = 0; p < m->rows; p += width) {
-        const int8_t *q = m->q + (size_t)p * (size_t)m->cols;
         float sum[FW_PANEL];
         int left = m->rows - p;
         width = left >= FW_PANEL ? FW_PANEL : left >= FW_PANEL_SMALL ? FW_PANEL_SMALL : left;
         for (l = 0; l < FW_PANEL; l++) sum[l] = 0.0f;
-        if (width == FW_PANEL) FW_PANEL_SUMS(FW_PANEL)  /* constant widths: the loops the compiler vectorises */
-        else if (width == FW_PANEL_SMALL) FW_PANEL_SUMS(FW_PANEL_SMALL)
-        else FW_PANEL_SUMS(width)
+#if FW_LOWBIT_MATRICES
+        if (m->bits < 8) fw_packed_panel_sums(m, p, width, x, sum);
+        else
+#endif
+        {
+            const int8_t *q = m->q + (size_t)p * (size_t)m->cols;
+            if (width == FW_PANEL) FW_PANEL_SUMS(FW_PANEL)  /* constant widths: the loops the compiler vectorises */
+            else if (width == FW_PANEL_SMALL) FW_PANEL_SUMS(FW_PANEL_SMALL)
+            else FW_PANEL_SUMS(width)
+        }
         for (l = 0; l < width; l++) y[p + l] += sum[l] * m->scale[p + l];
     }
 }
@@ -538,40 +602,83 @@ static float fw_half(uint16_t h)
 }
 """
 
-EMBED_TOKEN = r"""
-/* Embedding row of one token: (int8 row - zero point) times its scale. */
-static void fw_embed(const fw_id_t *token, float *x)
+CODES = r"""
+/* Code i of an array of b-bit codes packed flat (b = 1, 2, 4 or 8; packing.pack_flat): 8 / b codes a byte, the
+ * first in the lowest bits. fw_ucode reads it unsigned. */
+static unsigned fw_ucode(const uint8_t *packed, size_t i, int bits)
 {
-    const int8_t *q = fw_embedding_q + (size_t)token[0] * FW_EMBEDDING_DIM;
-    float scale = fw_embedding_scale[token[0]];
-#if FW_AFFINE_TABLE
-    float zero = fw_embedding_zero[token[0]];
-#else
-    float zero = 0.0f;
-#endif
-    int j;
-    for (j = 0; j < FW_EMBEDDING_DIM; j++) x[j] = ((float)q[j] - zero) * scale;
+    size_t per_byte = (size_t)(8 / bits);
+    return ((unsigned)packed[i / per_byte] >> (unsigned)(i % per_byte * (size_t)bits)) & ((1u << bits) - 1u);
 }
+"""
+
+SIGNED_CODES = r"""
+/* fw_ucode sign-extended: b-bit two's complement codes. */
+static int fw_scode(const uint8_t *packed, size_t i, int bits)
+{
+    unsigned sign = 1u << (bits - 1);
+    return (int)(fw_ucode(packed, i, bits) ^ sign) - (int)sign;
+}
+"""
+
+ROW_INT8 = r"""
+/* Row `id` of a table of int8 rows: (q - zero point) times the row's scale (zero 0: a symmetric table). */
+static void fw_row_int8(const int8_t *q, const float *scale, const float *zero, size_t id, float *out)
+{
+    float s = scale[id], z = zero ? zero[id] : 0.0f;
+    int j;
+    q += id * FW_EMBEDDING_DIM;
+    for (j = 0; j < FW_EMBEDDING_DIM; j++) out[j] = ((float)q[j] - z) * s;
+}
+"""
+
+ROW_LOWBIT = r"""
+/* Row `id` of a table of b-bit rows (codes packed flat, row-major): its codes times the row's float16 scale. */
+static void fw_row_lowbit(const uint8_t *packed, int bits, const uint16_t *scale_f16, size_t id, float *out)
+{
+    float s = fw_half(scale_f16[id]);
+    size_t first = id * FW_EMBEDDING_DIM;
+    int j;
+    for (j = 0; j < FW_EMBEDDING_DIM; j++) out[j] = (float)fw_scode(packed, first + (size_t)j, bits) * s;
+}
+"""
+
+ROW_PQ = r"""
+/* Row `id` of a product-quantized table: sub-vector s (dims s * dim ..) is entry codes[id, s] (b-bit, unsigned,
+ * packed flat, row-major) of codebook s (int8, 2^b entries of dim values), times the table's one scale; the last
+ * sub-vector is cut to the table's width. */
+static void fw_row_pq(const uint8_t *codes, int bits, const int8_t *codebooks, float scale, int subspaces, int dim,
+                      size_t id, float *out)
+{
+    int s, j;
+    for (s = 0; s < subspaces; s++) {
+        size_t entry = ((size_t)s << bits) + fw_ucode(codes, id * (size_t)subspaces + (size_t)s, bits);
+        const int8_t *value = codebooks + entry * (size_t)dim;
+        for (j = 0; j < dim && s * dim + j < FW_EMBEDDING_DIM; j++) out[s * dim + j] = (float)value[j] * scale;
+    }
+}
+"""
+
+EMBED_TOKEN = r"""
+/* Embedding row of one token, read by FW_TABLE_ROW (the table's storage: fw_row_int8, _lowbit or _pq). */
+static void fw_embed(const fw_id_t *token, float *x) { FW_TABLE_ROW(token[0], x); }
 """
 
 EMBED_HASH = r"""
 /* Hash embedding of one token: over its FW_WORD_NGRAMS groups of ids (the word, then the n-grams
- * ending at it; padding groups add zero), the sum of importance[i] * component row i. */
+ * ending at it; padding groups add zero), the sum of importance[i] * component row i (FW_IMPORTANCE and
+ * FW_TABLE_ROW read them from their storage). */
 static void fw_embed(const fw_id_t *token, float *x)
 {
+    static float row[FW_EMBEDDING_DIM];
     int g, i, j;
     for (j = 0; j < FW_EMBEDDING_DIM; j++) x[j] = 0.0f;
     for (g = 0; g < FW_WORD_NGRAMS; g++, token += FW_NUM_HASHES + 1) {
-        const uint16_t *importance = fw_importance_f16 + (size_t)token[FW_NUM_HASHES] * FW_NUM_HASHES;
+        size_t importance = (size_t)token[FW_NUM_HASHES] * FW_NUM_HASHES;
         for (i = 0; i < FW_NUM_HASHES; i++) {
-            const int8_t *q = fw_components_q + (size_t)token[i] * FW_EMBEDDING_DIM;
-            float scale = fw_components_scale[token[i]], weight = fw_half(importance[i]);
-#if FW_AFFINE_TABLE
-            float zero = fw_components_zero[token[i]];
-#else
-            float zero = 0.0f;
-#endif
-            for (j = 0; j < FW_EMBEDDING_DIM; j++) x[j] += weight * (((float)q[j] - zero) * scale);
+            float weight = FW_IMPORTANCE(importance + (size_t)i);
+            FW_TABLE_ROW(token[i], row);
+            for (j = 0; j < FW_EMBEDDING_DIM; j++) x[j] += weight * row[j];
         }
     }
 }

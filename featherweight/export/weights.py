@@ -4,6 +4,9 @@ Every int8 export (the ONNX `weights` graph, the C code, the PyTorch int8 refere
 against) reads its weights through `int8_weights(student)`: for a quantized artifact
 (student.json "quantization", written by featherweight.quantize) the stored int8 values and scales;
 for a float student the same recipe applied here (per-row symmetric int8, hash importance float16).
+Sub-8-bit artifacts arrive as the same int8 views, with `bits` (4- and 2-bit codes, float16 scales; hash
+importance with one scale for the table) or `pq` (product-quantized tables: the codes and int8 codebooks
+behind the reconstructed int8 rows), so that the C export can store them at their real width.
 """
 from __future__ import annotations
 
@@ -21,11 +24,19 @@ class QuantizedTensor:
 
     Dequantized value: (values - zero_points[:, None]) * scales[:, None]. Matrices the C code
     multiplies with must be symmetric (zero_points None); embedding tables may be affine.
+    `bits` < 8: the values are b-bit codes (two's complement range) and the scales float16 values, as a
+    sub-8-bit artifact stores them; `per_tensor`: one float16 scale for the whole table (hash importance),
+    repeated in `scales`. `pq`: a product-quantized table (codes (rows, subspaces) of `pq_bits` bits, int8
+    codebooks (subspaces, 2^pq_bits, subvector dim), pq_bits) whose reconstructed int8 rows are `values`,
+    with its one float32 scale repeated in `scales`.
     """
 
     values: np.ndarray  # (rows, cols) int8
     scales: np.ndarray  # (rows,) float32
     zero_points: np.ndarray | None = None  # (rows,) float32, or None for symmetric
+    bits: int = 8  # bits per stored code: 8, 4 or 2
+    pq: tuple | None = None  # (codes, codebooks, bits) of a product-quantized table, or None
+    per_tensor: bool = False  # one scale for the whole tensor (repeated in `scales`)
 
     def __post_init__(self):
         if self.values.dtype != np.int8 or self.values.ndim != 2:
@@ -39,15 +50,44 @@ class QuantizedTensor:
             if self.zero_points.shape != self.scales.shape:
                 raise ValueError(f"Expected one zero point per row ({self.values.shape[0]}), "
                                  f"got {self.zero_points.shape}.")
+        self._check_bits()
+        if self.pq is not None:
+            self.pq = _checked_pq(self.pq, self.values)
+        if (self.per_tensor or self.pq is not None) and len(np.unique(self.scales)) > 1:
+            raise ValueError("A per-tensor or product-quantized QuantizedTensor has one scale, got several.")
+
+    def _check_bits(self) -> None:
+        if self.bits not in (2, 4, 8):
+            raise ValueError(f"QuantizedTensor.bits must be 8, 4 or 2, got {self.bits!r}.")
+        top = (1 << (self.bits - 1)) - 1
+        if self.bits < 8 and self.values.size and np.abs(self.values.astype(np.int16)).max() > top:
+            raise ValueError(f"{self.bits}-bit codes must lie in [-{top}, {top}].")
+        if self.bits < 8 and (self.zero_points is not None or self.pq is not None):
+            raise ValueError("b-bit rows are symmetric and not product-quantized.")
 
     @property
     def shape(self) -> tuple:
         return self.values.shape
 
     @property
+    def half_scales(self) -> bool:
+        """True when the scales are float16 values (sub-8-bit rows and per-tensor scales), as stored."""
+        return self.bits < 8 or self.per_tensor
+
+    @property
     def nbytes(self) -> int:
-        """Stored bytes: int8 values, float32 scales and zero points."""
-        return self.values.nbytes + self.scales.nbytes + (0 if self.zero_points is None else self.zero_points.nbytes)
+        """Stored bytes, as the artifact holds them: codes packed at their bit width (PQ: codes and int8
+        codebooks), scales float32 or float16 (one for a per-tensor or PQ table), zero points float32. The C
+        export stores the same, but a b-bit matrix's scales (and the one importance scale) as float32."""
+        from featherweight.quantized.packing import packed_width  # here: its package imports torch
+
+        rows = self.values.shape[0]
+        zero_points = 0 if self.zero_points is None else self.zero_points.nbytes
+        if self.pq is not None:
+            codes, codebooks, bits = self.pq
+            return packed_width(codes.size, bits) + codebooks.nbytes + 4 + zero_points
+        scale_bytes = 2 if self.half_scales else 4
+        return packed_width(self.values.size, self.bits) + scale_bytes * (1 if self.per_tensor else rows) + zero_points
 
     def dequantize(self) -> np.ndarray:
         """The float32 weights these int8 values stand for (one rounding: q * scale)."""
@@ -55,6 +95,25 @@ class QuantizedTensor:
         if self.zero_points is not None:
             q = q - self.zero_points[:, None]
         return q * self.scales[:, None]
+
+
+def _checked_pq(pq: tuple, values: np.ndarray) -> tuple:
+    """(codes int64 (rows, subspaces), codebooks int8 (subspaces, 2^b, d), b), checked against the int8 rows."""
+    codes, codebooks, bits = np.asarray(pq[0], dtype=np.int64), np.asarray(pq[1]), int(pq[2])
+    rows, cols = values.shape
+    if codebooks.dtype != np.int8 or codebooks.ndim != 3 or bits not in (4, 8) or codebooks.shape[1] != 1 << bits:
+        raise ValueError(f"PQ codebooks must be int8 (subspaces, 2^bits, d) with bits 4 or 8, got "
+                         f"{codebooks.dtype} {codebooks.shape} and {bits} bits.")
+    subspaces, _, dim = codebooks.shape
+    if codes.shape != (rows, subspaces) or subspaces * dim < cols or (subspaces - 1) * dim >= cols:
+        raise ValueError(f"PQ codes {codes.shape} and codebooks {codebooks.shape} do not cover {rows} rows of "
+                         f"{cols} values.")
+    if codes.size and (codes.min() < 0 or codes.max() >= 1 << bits):
+        raise ValueError(f"PQ codes must lie in [0, {(1 << bits) - 1}].")
+    rebuilt = codebooks[np.arange(subspaces), codes].reshape(rows, -1)[:, :cols]
+    if not np.array_equal(rebuilt, values):
+        raise ValueError("The PQ codes and codebooks do not reconstruct the int8 rows.")
+    return codes, codebooks, bits
 
 
 def quantize_rows(weight: np.ndarray) -> QuantizedTensor:
@@ -81,18 +140,14 @@ def int8_weights(student) -> dict:
     """The int8 weights of `student` by float state-dict name: QuantizedTensor, or a float16 / float32 array.
 
     Matrices and embedding tables: per-row symmetric int8. Hash importance weights: float16.
-    Biases: float32. A quantized artifact's stored values are used as they are; matrices it left in
+    Biases: float32. A quantized artifact's stored values are used as they are (sub-8-bit rows, PQ tables
+    and b-bit hash importance as QuantizedTensor with `bits` / `pq` / `per_tensor`); matrices it left in
     float (a "none" setting) are quantized per row here, as the C code needs int8 matrices.
     """
     if is_quantized(student):
         from featherweight.quantize import int8_weights as stored_weights
 
-        source = {}
-        for name, value in stored_weights(student.model).items():
-            if hasattr(value, "scales"):  # quantize.Int8Weight
-                source[name] = QuantizedTensor(value.values.cpu().numpy(), value.scales.cpu().numpy())
-            else:
-                source[name] = value.detach().cpu().numpy()
+        source = {name: _from_stored(name, value) for name, value in stored_weights(student.model).items()}
     else:
         source = {name: tensor.detach().cpu().numpy() for name, tensor in student.model.state_dict().items()}
     weights = {}
@@ -106,6 +161,20 @@ def int8_weights(student) -> dict:
         else:
             weights[name] = np.asarray(value, dtype=np.float32)
     return weights
+
+
+def _from_stored(name: str, value):
+    """A numpy view of one entry of quantize.int8_weights: QuantizedTensor for an Int8Weight, else an array."""
+    if not hasattr(value, "scales"):
+        return _numpy(value)
+    pq = value.pq
+    return QuantizedTensor(_numpy(value.values), _numpy(value.scales), bits=int(value.bits),
+                           pq=None if pq is None else (_numpy(pq[0]), _numpy(pq[1]), int(pq[2])),
+                           per_tensor=bool(value.per_tensor))
+
+
+def _numpy(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
 def dequantized_state(weights: dict) -> dict:
@@ -140,5 +209,6 @@ def float_model(student):
 
 
 def int8_bytes(weights: dict) -> int:
-    """Bytes of the int8 weights as stored: int8 values + scales, fp16 and fp32 arrays."""
+    """Bytes of the weights as stored: codes at their bit width + scales (QuantizedTensor.nbytes), fp16 and fp32
+    arrays."""
     return sum(w.nbytes if isinstance(w, QuantizedTensor) else np.asarray(w).nbytes for w in weights.values())
