@@ -13,8 +13,9 @@ from typing import Iterable, Sequence
 
 from featherweight.analysis.figures import FORMATS, format_bytes, new_figure, place_labels, save
 
-VARIANT_SHORT = {"distilled": "", "pruned": "+p", "quantized": "+q", "pruned-quantized": "+p+q"}
-VARIANT_MARKERS = {"distilled": "o", "pruned": "s", "quantized": "^", "pruned-quantized": "D"}
+# "sub-8-bit": a bench/lowbit_sst2.py recipe, whose name says its formats (q4, q4/2, PQ, QAT)
+VARIANT_SHORT = {"distilled": "", "pruned": "+p", "quantized": "+q", "pruned-quantized": "+p+q", "sub-8-bit": ""}
+VARIANT_MARKERS = {"distilled": "o", "pruned": "s", "quantized": "^", "pruned-quantized": "D", "sub-8-bit": "v"}
 ARCH_COLORS = {"bilstm": "#1f77b4", "rnn": "#d62728", "ffn": "#2ca02c"}
 ARCH_NAMES = {"bilstm": "BiLSTM", "rnn": "RNN", "ffn": "FFN"}
 REFERENCE_COLOR = "#7b3294"
