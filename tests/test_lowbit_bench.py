@@ -42,7 +42,7 @@ def test_a_recipe_quantizes_scores_and_measures_its_student(lowbit, glue_dir, tm
 
     data = DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1)
     student = distill(DistillConfig(data=data, alpha=1.0, student_arch="ffn", embedding_type="hash",
-                                    embedding_dim=8, hash_buckets=40, classifier_dim=8, batch_size=16, epochs=2,
+                                    embedding_dim=16, hash_buckets=40, classifier_dim=16, batch_size=16, epochs=4,
                                     optimizer="adam", learning_rate=3e-2, progress=False,
                                     work_dir=str(tmp_path / "work"), output_dir=str(tmp_path / "ffn")))["output_dir"]
     monkeypatch.setitem(lowbit.RECIPES, "tiny q4 QAT", ("tiny", "distilled", {**lowbit.LOW4, "qat_epochs": 1}))
@@ -51,7 +51,7 @@ def test_a_recipe_quantizes_scores_and_measures_its_student(lowbit, glue_dir, tm
     sets = {"heldout": splits["heldout"], "sst2_dev": splits["dev"], "imdb": splits["dev"], "amazon": splits["dev"]}
     args = argparse.Namespace(work_dir=str(tmp_path / "bench"), glue_dir=str(glue_dir))
     result = lowbit.run_recipe("tiny q4 QAT", sets, args)
-    assert result["variant"] == result["name"] == "tiny q4 QAT" and result["task"] == "sst-2"
+    assert result["name"] == "tiny q4 QAT" and result["variant"] == "sub-8-bit" and result["task"] == "sst-2"
     assert result["config.quantization.embedding_quantization"] == "int4-row" and result["qat_epochs_run"] == 1
     assert 0 < result["gzip_bytes"] < result["deployable_bytes"] and result["params"] > 0
     assert result["dev_accuracy"] == result["imdb_accuracy"] == result["amazon_accuracy"] > 0.5
@@ -60,5 +60,5 @@ def test_a_recipe_quantizes_scores_and_measures_its_student(lowbit, glue_dir, tm
         pytest.skip("no C compiler")
     result["artifact"] = str(Path(result["artifact"]).resolve())
     measures = lowbit.c_measures(result, args)
-    assert measures["c_dev_accuracy"] == pytest.approx(result["dev_accuracy"])
+    assert measures["c_dev_accuracy"] == pytest.approx(result["dev_accuracy"], abs=1e-4)
     assert measures["c_label_agreement"] == 1.0 and 0 < measures["c_weight_bytes"] < result["raw_bytes"]
