@@ -55,6 +55,8 @@ SMALL_BILSTM = "BiLSTM Hash50 h48 (max pooling)"
 OWN_STUDENTS[SMALL_BILSTM] = ["--student-arch", "bilstm", "--embedding-type", "hash", "--embedding-dim", "50",
                               "--hidden-dim", "48", "--classifier-dim", "50", "--pooling", "max", "--alpha", "0.5",
                               "--epochs", "4", *TRANSFER, "--soft-targets", "bench/results/soft_targets/peers"]
+WIDER_BILSTM = "BiLSTM Hash50 h64 (max pooling)"
+OWN_STUDENTS[WIDER_BILSTM] = [*OWN_STUDENTS[SMALL_BILSTM][:7], "64", *OWN_STUDENTS[SMALL_BILSTM][8:]]
 # label -> (student, source variant, QuantizeConfig settings)
 RECIPES = {
     "FFN Hash25 q4": ("FFN Hash25", "distilled", LOW4),
@@ -64,14 +66,20 @@ RECIPES = {
     "RNN Hash100 q4": ("RNN Hash100 (max pooling)", "distilled", LOW4),
     "RNN Hash100 q4 QAT": ("RNN Hash100 (max pooling)", "distilled", {**LOW4, "qat_epochs": 2}),
     "RNN Hash100 q4/2 QAT": ("RNN Hash100 (max pooling)", "distilled", {**MIXED, "qat_epochs": 2}),
+    "RNN Hash100 PQ": ("RNN Hash100 (max pooling)", "distilled", {**PQ, "pq_subvector_dim": 4,
+                                                                  "hash_importance_dtype": "int4"}),
     "RNN Hash100 +p q4 QAT": ("RNN Hash100 (max pooling)", "pruned", {**LOW4, "qat_epochs": 2}),
     "RNN Hash50 h64 q4": (SMALL_RNN, "distilled", LOW4),
     "RNN Hash50 h64 q4 QAT": (SMALL_RNN, "distilled", {**LOW4, "qat_epochs": 2}),
+    "RNN Hash50 h64 q4 i2": (SMALL_RNN, "distilled", {**LOW4, "hash_importance_dtype": "int2"}),
+    "RNN Hash50 h64 +p q4": (SMALL_RNN, "pruned", LOW4),
     "RNN Hash50 h64 q4 i2 c2 QAT": (SMALL_RNN, "distilled", {**LOW4, "hash_importance_dtype": "int2",
                                                              "classifier_quantization": "int2-row", "qat_epochs": 2}),
     "RNN Hash50 h64 q4/2 QAT": (SMALL_RNN, "distilled", {**MIXED, "qat_epochs": 2}),
     "BiLSTM Hash50 h48 q4": (SMALL_BILSTM, "distilled", LOW4),
     "BiLSTM Hash50 h48 q4 QAT": (SMALL_BILSTM, "distilled", {**LOW4, "qat_epochs": 2}),
+    "BiLSTM Hash50 h64 q4": (WIDER_BILSTM, "distilled", LOW4),
+    "BiLSTM Hash50 h64 q4 QAT": (WIDER_BILSTM, "distilled", {**LOW4, "qat_epochs": 2}),
     "BiLSTM BPE25 PQ": ("BiLSTM BPE25 (max pooling)", "distilled", PQ),
     "BiLSTM BPE25 q4": ("BiLSTM BPE25 (max pooling)", "distilled", LOW4),
 }
@@ -160,24 +168,29 @@ def recorded(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def best_at_or_under(records: list[dict], size: int) -> dict | None:
-    """The record with the best held-out accuracy at or under `size` weights-gzip bytes (held-out selects)."""
+def best_at_or_under(records: list[dict], size: int, score: str = "heldout_accuracy") -> dict | None:
+    """The record with the best `score` at or under `size` weights-gzip bytes (ties: the smaller)."""
     fitting = [r for r in records if r["gzip_bytes"] <= size]
-    return max(fitting, key=lambda r: (r["heldout_accuracy"], -r["gzip_bytes"])) if fitting else None
+    return max(fitting, key=lambda r: (r[score], -r["gzip_bytes"])) if fitting else None
+
+
+def _scores(record: dict) -> dict:
+    return {"name": record["name"], "gzip_bytes": record["gzip_bytes"], "deployable_bytes": record.get("deployable_bytes"),
+            **{key: round(100 * record[f"{key}_accuracy"], 2) for key in ("heldout", "dev", "imdb", "amazon")
+               if f"{key}_accuracy" in record}}
 
 
 def goal_rows(records: list[dict]) -> list[dict]:
-    """Per thesis small-end point (and the 16 KB goal): our pick at or under its size, and whether it clears it."""
+    """Per thesis small-end point (and the 16 KB goal): the skyline there (the best SST-2 dev accuracy at or under
+    its size, as the thesis's skyline is drawn) and the pick a user makes without dev (best held-out accuracy),
+    each with its shifted accuracies and whether it clears the point by a full point (the 16 KB goal: 80%)."""
     rows = []
     for (accuracy, size), margin in [*((point, 1.0) for point in THESIS_SMALL_END), (GOAL_16KB, 0.0)]:
-        pick = best_at_or_under(records, size)
         row = {"size_bytes": size, "thesis_accuracy": accuracy if margin else None, "needed": accuracy + margin}
-        if pick is not None:
-            row.update({"pick": pick["name"], "gzip_bytes": pick["gzip_bytes"],
-                        "deployable_bytes": pick.get("deployable_bytes"),
-                        **{key: round(100 * pick[f"{key}_accuracy"], 2) for key in ("heldout", "dev", "imdb", "amazon")
-                           if f"{key}_accuracy" in pick}})
-            row["met"] = row["dev"] >= row["needed"]
+        for key, score in (("skyline", "dev_accuracy"), ("heldout_pick", "heldout_accuracy")):
+            pick = best_at_or_under(records, size, score)
+            if pick is not None:
+                row[key] = {**_scores(pick), "met": round(100 * pick["dev_accuracy"], 2) >= row["needed"]}
         rows.append(row)
     return rows
 
