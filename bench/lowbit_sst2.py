@@ -56,7 +56,9 @@ OWN_STUDENTS[SMALL_BILSTM] = ["--student-arch", "bilstm", "--embedding-type", "h
                               "--hidden-dim", "48", "--classifier-dim", "50", "--pooling", "max", "--alpha", "0.5",
                               "--epochs", "4", *TRANSFER, "--soft-targets", "bench/results/soft_targets/peers"]
 WIDER_BILSTM = "BiLSTM Hash50 h64 (max pooling)"
-OWN_STUDENTS[WIDER_BILSTM] = [*OWN_STUDENTS[SMALL_BILSTM][:7], "64", *OWN_STUDENTS[SMALL_BILSTM][8:]]
+OWN_STUDENTS[WIDER_BILSTM] = [*OWN_STUDENTS[SMALL_BILSTM], "--hidden-dim", "64"]  # the later --hidden-dim wins
+LONGER_BILSTM = "BiLSTM Hash50 h48 e8 (max pooling)"  # SMALL_BILSTM was still learning at its 4th epoch
+OWN_STUDENTS[LONGER_BILSTM] = [*OWN_STUDENTS[SMALL_BILSTM], "--epochs", "8"]  # the later --epochs wins
 # label -> (student, source variant, QuantizeConfig settings)
 RECIPES = {
     "FFN Hash25 q4": ("FFN Hash25", "distilled", LOW4),
@@ -78,6 +80,7 @@ RECIPES = {
     "RNN Hash50 h64 q4/2 QAT": (SMALL_RNN, "distilled", {**MIXED, "qat_epochs": 2}),
     "BiLSTM Hash50 h48 q4": (SMALL_BILSTM, "distilled", LOW4),
     "BiLSTM Hash50 h48 q4 QAT": (SMALL_BILSTM, "distilled", {**LOW4, "qat_epochs": 2}),
+    "BiLSTM Hash50 h48 e8 q4 QAT": (LONGER_BILSTM, "distilled", {**LOW4, "qat_epochs": 2}),
     "BiLSTM Hash50 h64 q4": (WIDER_BILSTM, "distilled", LOW4),
     "BiLSTM Hash50 h64 q4 QAT": (WIDER_BILSTM, "distilled", {**LOW4, "qat_epochs": 2}),
     "BiLSTM BPE25 PQ": ("BiLSTM BPE25 (max pooling)", "distilled", PQ),
