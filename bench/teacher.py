@@ -1,8 +1,9 @@
 """Benchmark: fine-tune the default MiniLM teacher on SST-2 and time its soft-target labelling.
 
-Run from the repository root (takes about an hour on 2 CPU cores):
+Run from the repository root (takes about an hour on 2 CPU cores; --device picks a GPU, auto takes one if there is one):
     python bench/teacher.py --glue-dir ../shared/data/glue
-Writes bench/results/teacher_sst2.json and commits-ready soft targets beside it.
+Writes bench/results/teacher_sst2.json (with the device, its name and the precision it ran in) and commits-ready
+soft targets beside it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from featherweight.data import DataConfig, get_task, read_task_file
+from featherweight.devices import DEVICES, describe, resolve_device, resolve_precision
 from featherweight.finetune import FinetuneConfig, finetune
 from featherweight.soft_targets import SoftTargetConfig, soft_targets
 from featherweight.teacher import load_teacher, predict_logits
@@ -26,9 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 
-def sentences_per_second(model, tokenizer, rows, bucketed: bool) -> float:
+def sentences_per_second(model, tokenizer, rows, bucketed: bool, device, dtype) -> float:
+    predict_logits(model, tokenizer, rows[:128], batch_size=128, desc="warm-up", device=device, dtype=dtype)
     began = time.perf_counter()
-    predict_logits(model, tokenizer, rows, batch_size=128, bucketed=bucketed, desc="timing")
+    predict_logits(model, tokenizer, rows, batch_size=128, bucketed=bucketed, desc="timing", device=device,
+                   dtype=dtype)
     return len(rows) / (time.perf_counter() - began)
 
 
@@ -38,16 +42,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--work-dir", default=str(ROOT / "bench" / "work"))
     parser.add_argument("--timing-rows", type=int, default=2000, help="rows for the bucketed-vs-unbucketed timing")
+    parser.add_argument("--device", default="auto", help=f"where the teacher runs: {', '.join(DEVICES)}")
     args = parser.parse_args()
 
     config = FinetuneConfig(data=DataConfig(task="sst-2", glue_dir=args.glue_dir),
-                            output_dir=str(Path(args.work_dir) / "teacher-sst-2"), epochs=args.epochs)
+                            output_dir=str(Path(args.work_dir) / "teacher-sst-2"), epochs=args.epochs,
+                            device=args.device)
     summary = finetune(config)
+    device = resolve_device(config.device)
+    dtype = resolve_precision(config.precision, device)
     task = get_task("sst-2")
     targets = {}
     for split in ("train", "dev"):
         data_file = Path(args.glue_dir) / "SST-2" / f"{split}.tsv"
-        targets[split] = soft_targets(SoftTargetConfig(teacher=str(config.best_dir), data_file=str(data_file)))
+        targets[split] = soft_targets(SoftTargetConfig(teacher=str(config.best_dir), data_file=str(data_file),
+                                                       device=config.device))
 
     model, tokenizer, _ = load_teacher(str(config.best_dir), task)
     rows = read_task_file(Path(args.glue_dir) / "SST-2" / "train.tsv", task).texts()
@@ -61,10 +70,15 @@ def main() -> None:
         "heldout_accuracy": summary["heldout_accuracy"],
         "train_seconds": summary["train_seconds"],
         "soft_target_sentences_per_second": targets["train"].meta["rows"] / targets["train"].meta["compute_seconds"],
-        "soft_target_sentences_per_second_timing_rows_bucketed": sentences_per_second(model, tokenizer, rows, True),
-        "soft_target_sentences_per_second_unbucketed": sentences_per_second(model, tokenizer, rows, False),
+        "soft_target_sentences_per_second_timing_rows_bucketed": sentences_per_second(model, tokenizer, rows, True,
+                                                                                      device, dtype),
+        "soft_target_sentences_per_second_unbucketed": sentences_per_second(model, tokenizer, rows, False,
+                                                                            device, dtype),
         "timing_rows": len(rows),
         "history": summary["history"],
+        # where fine-tuning ran (a reused teacher keeps its own record), then where the timings ran
+        "finetune_device": {key: summary.get(key) for key in ("device", "device_name", "precision")},
+        "timing_device": describe(device, dtype),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {platform.processor() or 'cpu'}",
         "command": "python " + " ".join(sys.argv),
         "torch": torch.__version__,

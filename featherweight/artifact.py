@@ -16,6 +16,7 @@ import torch
 
 from featherweight.batching import bucketed_batches
 from featherweight.data import TaskData, TaskSpec, task_from_record
+from featherweight.devices import model_device
 from featherweight.tokens import EncodedData, encode_data
 
 STUDENT_FILE = "student.json"
@@ -50,6 +51,7 @@ def build_model(meta: dict, tokenizer) -> torch.nn.Module:
 def save_student(directory, model: torch.nn.Module, tokenizer, meta: dict) -> Path:
     """Write the artifact; the tokenizer goes in first so the weights never stand without it.
 
+    The weights are saved from CPU copies, so a student trained on a GPU loads on a machine without one.
     A quantized model needs meta["quantization"] (QuantizeConfig.to_dict()) so that it can be loaded.
     """
     from safetensors.torch import save_file
@@ -57,7 +59,7 @@ def save_student(directory, model: torch.nn.Module, tokenizer, meta: dict) -> Pa
     from featherweight.prune import permanent_state_dict
 
     directory = Path(directory)
-    state = {key: value.detach().contiguous() for key, value in permanent_state_dict(model).items()}
+    state = {key: value.detach().cpu().contiguous() for key, value in permanent_state_dict(model).items()}
     if not meta.get("quantization") and any(value.dtype in (torch.int8, torch.float16) for value in state.values()):
         raise ValueError("This model holds int8 or float16 weights but meta has no 'quantization' settings, so it "
                          "could not be loaded again; pass meta['quantization'] = QuantizeConfig(...).to_dict().")
@@ -155,11 +157,12 @@ def _load_weights(model: torch.nn.Module, path: Path) -> None:
 
 @torch.no_grad()
 def predict_encoded(model: torch.nn.Module, encoded: EncodedData, batch_size: int = 256) -> np.ndarray:
-    """Logits (N, num_labels) for encoded rows, in row order, batched by length."""
+    """Logits (N, num_labels) for encoded rows, in row order, batched by length, on the device the model is on."""
     model.eval()
+    device = model_device(model)
     logits = np.zeros((len(encoded), model.num_labels), dtype=np.float32)
     for index in bucketed_batches(encoded.lengths, batch_size, shuffle=False):
-        logits[index] = model(*encoded.inputs(index)).numpy()
+        logits[index] = model(*(ids.to(device) for ids in encoded.inputs(index))).cpu().numpy()
     return logits
 
 

@@ -1,7 +1,6 @@
 """Distil a teacher's cached soft targets into a student: alpha * CE(label) + (1 - alpha) * MSE(logits)."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import os
@@ -20,6 +19,7 @@ from featherweight.artifact import predict_encoded, save_student, score_encoded
 from featherweight.batching import bucketed_batches
 from featherweight.config_io import check_options, read_json
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits, read_task_file
+from featherweight.devices import CPU, DEVICE_OPTION_RULES, cpu_state_dict, resolve_device
 from featherweight.fingerprint import path_sha256
 from featherweight.metrics import split_metrics
 from featherweight.progress import progress_bar, report
@@ -47,6 +47,7 @@ DISTILL_OPTION_RULES = {
     "learning_rate": (lambda v: v > 0, "> 0"),
     "weight_decay": (lambda v: v >= 0, ">= 0"),
     "num_threads": (lambda v: v >= 1, ">= 1"),
+    **DEVICE_OPTION_RULES,
 }
 
 
@@ -84,6 +85,7 @@ class DistillConfig:
     weight_decay: float | None = None  # L2 weight decay; default: thesis preset (rnn 1e-5, else 0)
     seed: int = THESIS_SEEDS[0]  # random seed of initialisation, shuffling and dropout
     num_threads: int = 1  # torch CPU threads; tiny students gain little from more, sweeps run one job per core
+    device: str = "auto"  # where the model runs: auto (cuda, then mps, then cpu), cpu, cuda or mps
     output_dir: str | None = None  # the student artifact goes here; default: <work_dir>/students/<name>
     work_dir: str = "artifacts"  # caches (teachers, soft targets, token ids) and default outputs live under here
     progress: bool = True  # show progress bars
@@ -180,7 +182,8 @@ def _teacher_targets(config: DistillConfig, data_file: Path, data: TaskData, sav
     if saved:
         return load_soft_targets(saved, data_file).for_rows(data)
     targets = soft_targets(SoftTargetConfig(teacher=config.teacher, data_file=str(data_file), task=config.data.spec,
-                                            skip_bad_rows=config.data.skip_bad_rows, progress=config.progress))
+                                            skip_bad_rows=config.data.skip_bad_rows, device=config.device,
+                                            progress=config.progress))
     return targets.for_rows(data)
 
 
@@ -285,6 +288,7 @@ def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
     `pruner_factory(model, total_steps)`, when given, returns a pruner (see featherweight.prune.GradualPruner)
     that prunes the student while it trains.
     """
+    resolve_device(config.device)  # a missing GPU is refused before any data is read
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.num_threads)
     train, logits, splits, train_saved = transfer_data(config)
@@ -320,7 +324,8 @@ def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: 
             "pair": task.is_pair, "num_labels": task.num_labels, "student": config.student_config().to_dict(),
             "embedding": {"type": config.embedding_type, "dim": config.embedding_dim},
             "parameters": parameter_groups(model), "scores": scores, "history": history,
-            "distill_config": dataclasses.asdict(config), "training": settings,
+            "distill_config": dataclasses.asdict(config),
+            "training": {**settings, "device": str(resolve_device(config.device))},
             **teacher_record(config, train_saved), "variant": "distilled"}
     save_student(out, model, tokenizer, meta)
     return {"params": sum(meta["parameters"].values()), "epoch_seconds": float(np.mean(epoch_seconds)),
@@ -371,7 +376,11 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
     With a pruner (`pruner_factory(model, total_steps)`: `.step()` after each optimizer step, `.complete` once
     the target sparsity is reached), only epochs that end at the target sparsity are candidates, and patience
     starts counting from the first of them.
+
+    The model trains and is scored on config.device; it ends on the CPU, and the best weights are CPU copies.
     """
+    device = resolve_device(config.device)
+    model.to(device)
     pruner = None
     if pruner_factory is not None:  # made before the optimizer and the first best_state copy
         steps_per_epoch = len(bucketed_batches(training.encoded.lengths, settings["batch_size"], shuffle=True,
@@ -380,10 +389,10 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
     optimizer = _optimizer(model, settings)
     heldout_data, heldout_encoded = heldout
     history, epoch_seconds = [], []
-    best_state, best, stale = copy.deepcopy(model.state_dict()), (-1.0, -np.inf), 0  # (accuracy, -loss)
+    best_state, best, stale = cpu_state_dict(model), (-1.0, -np.inf), 0  # (accuracy, -loss)
     heldout_labels = torch.as_tensor(heldout_data.labels)
-    labels = torch.as_tensor(training.labels)
-    teacher = None if training.teacher_logits is None else torch.as_tensor(training.teacher_logits)
+    labels = torch.as_tensor(training.labels, device=device)
+    teacher = None if training.teacher_logits is None else torch.as_tensor(training.teacher_logits, device=device)
     for epoch in range(config.epochs):
         model.train()
         batches = bucketed_batches(training.encoded.lengths, settings["batch_size"], shuffle=True,
@@ -391,7 +400,7 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
         began, total = time.perf_counter(), 0.0
         bar = progress_bar(batches, desc=f"{config.name} epoch {epoch + 1}/{config.epochs}", enable=config.progress)
         for index in bar:
-            logits = model(*training.encoded.inputs(index))
+            logits = model(*(ids.to(device) for ids in training.encoded.inputs(index)))
             loss = distillation_loss(logits, None if teacher is None else teacher[index], labels[index],
                                      alpha=config.alpha, soft_loss=config.soft_loss, temperature=config.temperature)
             optimizer.zero_grad(set_to_none=True)
@@ -413,9 +422,10 @@ def _train(model, training: TrainingSet, heldout, settings: dict, config: Distil
         if pruner is not None and not pruner.complete:
             continue  # not yet at the target sparsity: not a candidate
         if (score, -heldout_loss) > best:
-            best_state, best, stale = copy.deepcopy(model.state_dict()), (score, -heldout_loss), 0
+            best_state, best, stale = cpu_state_dict(model), (score, -heldout_loss), 0
         else:
             stale += 1
             if stale >= config.patience:
                 break
+    model.to(CPU)
     return history, best_state, best[0], epoch_seconds

@@ -7,9 +7,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from featherweight.artifact import STUDENT_FILE, load_student, looks_like_student, predict_data, student_meta
+from featherweight.config_io import check_options
 from featherweight.data import DataConfig, TaskSpec, dev_splits, load_splits, read_task_file, task_from_record
 from featherweight.data.splits import GLUE_DIR_ENV, recorded_data_config
+from featherweight.devices import CPU, DEVICE_OPTION_RULES, resolve_device
 from featherweight.metrics import format_per_class, per_class, split_metrics, summarize
 from featherweight.teacher import load_teacher, predict_logits, teacher_info, unreachable_model
 
@@ -29,14 +33,20 @@ class EvaluateConfig:
     data: DataConfig = field(default_factory=DataConfig)
     data_file: str | None = None  # a labelled file in the task's columns to score; default: the task's dev split(s)
     batch_size: int = 128  # rows per forward pass
+    device: str = "auto"  # where the model runs: auto (cuda, then mps, then cpu), cpu, cuda or mps
     progress: bool = True  # show progress bars
+
+    def __post_init__(self):
+        check_options(self, DEVICE_OPTION_RULES)
 
 
 def evaluate(config: EvaluateConfig) -> dict:
     """Return {"<split>_<metric>": value, "<split>_per_class": {...}, ...} for the model on the chosen data.
 
-    A --data-file (or a lone --dev-file) is read first, then the model is loaded, then the dev split(s).
+    A --data-file (or a lone --dev-file) is read first, then the model is loaded, then the dev split(s). The
+    model runs on config.device in float32 (a quantized student on the CPU, the only place its int8 kernels run).
     """
+    device = resolve_device(config.device)  # a missing GPU is refused before anything is read
     student = _is_student(config.model)
     record = student_meta(config.model) if student else teacher_info(config.model)
     task, data_config = _task_and_data(config, record, "student" if student else "teacher")
@@ -44,8 +54,8 @@ def evaluate(config: EvaluateConfig) -> dict:
     if splits is None and data_config is None:
         raise ValueError(f"{config.model} records no data set to score it on; pass --dev-file FILE (labelled rows "
                          f"in its columns {list(task.text_columns) + [task.label_column]}).")
-    predict = (_student_predictor(config, load_student(config.model)) if student
-               else _teacher_predictor(config, task))
+    predict = (_student_predictor(config, load_student(config.model), device) if student
+               else _teacher_predictor(config, task, device))
     splits = splits or dev_splits(load_splits(data_config, show_progress=config.progress))
     per_split, tables = {}, {}
     for name, data in splits.items():
@@ -117,13 +127,18 @@ def _student_data(config: EvaluateConfig, meta: dict) -> DataConfig:
     return dataclasses.replace(config.data, glue_dir=recorded)
 
 
-def _teacher_predictor(config: EvaluateConfig, task: TaskSpec):
+def _teacher_predictor(config: EvaluateConfig, task: TaskSpec, device: torch.device):
     model, tokenizer, order = load_teacher(config.model, task)
     max_length = teacher_info(config.model).get("max_length", 128)
     return lambda name, data: predict_logits(model, tokenizer, data.texts(), batch_size=config.batch_size,
                                              max_length=max_length, order=order, show_progress=config.progress,
-                                             desc=name)
+                                             desc=name, device=device)
 
 
-def _student_predictor(config: EvaluateConfig, student):
+def _student_predictor(config: EvaluateConfig, student, device: torch.device):
+    """Scores with the student on `device`; a quantized one stays on the CPU, where its int8 kernels run."""
+    if student.meta.get("quantization") and device != CPU:
+        logger.info("%s is quantized: it runs on the CPU, not on %s.", config.model, device)
+        device = CPU
+    student.model.to(device)
     return lambda name, data: predict_data(student, data, config.batch_size)

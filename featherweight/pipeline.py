@@ -20,6 +20,7 @@ from pathlib import Path
 
 import featherweight
 from featherweight.config_io import check_options, read_json
+from featherweight.devices import resolve_device
 from featherweight.distill import DistillConfig, distill, saved_folder, staged_directory
 from featherweight.prune import PruneConfig
 from featherweight.soft_targets import find_soft_targets
@@ -76,7 +77,7 @@ def ensure_teacher(config: DistillConfig, epochs: int) -> str:
     from featherweight.finetune import FinetuneConfig, finetune
 
     logger.info("No teacher at %s yet: fine-tuning the default teacher first.", default)
-    finetune(FinetuneConfig(data=config.data, output_dir=str(default.parent), epochs=epochs,
+    finetune(FinetuneConfig(data=config.data, output_dir=str(default.parent), epochs=epochs, device=config.device,
                             progress=config.progress))
     return str(default)
 
@@ -122,7 +123,9 @@ def compress(config: CompressConfig) -> dict:
     With prune and/or quantize actions the summary gains "variants" (accuracy and sizes of each) and, when a
     teacher directory exists, the teacher's size row and every variant's compression ratios against it.
     With `export` formats it gains "exports" ({format: directory}).
+    The teacher stages and the student run on config.device.
     """
+    resolve_device(config.device)  # a missing GPU is refused before any stage starts
     config = _teacher_source(config)
     summary = distill(config)
     actions = set(config.compression_actions)

@@ -79,7 +79,8 @@ class FakeQuantization:
 
     @staticmethod
     def _refresh(weight: FakeQuantized, keep: torch.Tensor) -> None:
-        value = getattr(weight.module, f"{weight.name}_float") * keep
+        parameter = getattr(weight.module, f"{weight.name}_float")
+        value = parameter * keep.to(parameter.device)  # the student may have moved to a GPU
         setattr(weight.module, weight.name, fake_quantize(value, weight.scheme, weight.per_tensor))
 
     def _hook(self, weight: FakeQuantized, keep: torch.Tensor):
@@ -93,7 +94,8 @@ class FakeQuantization:
         for weight, keep, handle in zip(self.weights, self.keeps, self.handles):
             handle.remove()
             module, name = weight.module, weight.name
-            value = module._parameters.pop(f"{name}_float").detach() * keep
+            parameter = module._parameters.pop(f"{name}_float").detach()
+            value = parameter * keep.to(parameter.device)
             delattr(module, name)
             module.register_parameter(name, nn.Parameter(value))
             if isinstance(module, nn.RNNBase):

