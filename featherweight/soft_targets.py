@@ -7,16 +7,23 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import torch
 
+from featherweight import teacher_onnx
 from featherweight.config_io import read_json
 from featherweight.data import TaskData, TaskSpec, get_task, read_task_file, task_from_record
+from featherweight.data.splits import heldout_indices
+from featherweight.devices import resolve_device
 from featherweight.fingerprint import path_sha256
 from featherweight.progress import progress_bar, shards_done
 from featherweight.teacher import load_teacher, predict_logits, resolve_teacher, teacher_info
 
 logger = logging.getLogger(__name__)
+
+RECORDED_BEFORE = {"runtime": "torch"}  # what soft targets made before a key was recorded were made with
 
 
 @dataclass
@@ -32,6 +39,10 @@ class SoftTargetConfig:
     shard_size: int = 20000  # rows per resumable shard
     skip_bad_rows: bool = False  # skip malformed rows (counted and logged) instead of stopping at the first
     progress: bool = True  # show progress bars
+    # how the teacher runs: torch, onnx (ONNX Runtime fp32) or onnx-int8 (dynamic int8; used only when its labels
+    # agree with torch on >= 99.5% of dev rows, else refused)
+    runtime: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    device: str = "auto"  # torch runtime: where the teacher runs: auto, cpu, cuda or mps
 
     def __post_init__(self):
         spec = self.task if isinstance(self.task, TaskSpec) else teacher_task(self.teacher, self.task)
@@ -118,7 +129,13 @@ def identity(config: SoftTargetConfig) -> dict:
         "label_names": list(task.label_names),
         "max_length": config.max_length,
         "skip_bad_rows": config.skip_bad_rows,
+        "runtime": config.runtime,
     }
+
+
+def _recorded(meta: dict, wanted: dict) -> dict:
+    """The values of `wanted`'s keys that `meta` records (older records lack some: RECORDED_BEFORE fills them)."""
+    return {key: meta.get(key, RECORDED_BEFORE.get(key)) for key in wanted}
 
 
 def soft_targets(config: SoftTargetConfig) -> SoftTargets:
@@ -128,10 +145,11 @@ def soft_targets(config: SoftTargetConfig) -> SoftTargets:
     wanted = identity(config)
     if output.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        if {key: meta.get(key) for key in wanted} == wanted:
+        recorded = _recorded(meta, wanted)
+        if recorded == wanted:
             logger.info("Soft targets cache hit: %s", output)
             return _read_arrays(output, meta)
-        stale = [key for key in wanted if meta.get(key) != wanted[key]]
+        stale = [key for key in wanted if recorded[key] != wanted[key]]
         logger.warning("Soft targets in %s are stale (%s changed); recomputing.", output, ", ".join(stale))
     return _compute(config, wanted, output, meta_path)
 
@@ -140,8 +158,10 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     task = config.spec
     data = read_task_file(config.data_file, task, labelled=False, skip_bad_rows=config.skip_bad_rows)
     model, tokenizer, order = load_teacher(config.teacher, task)
+    label, how = _labeller(config, wanted, model, tokenizer, order)
     shard_dir = output.with_suffix(".shards")
-    if shard_dir.is_dir() and _read_json(shard_dir / "identity.json") != wanted:
+    shard_identity = _read_json(shard_dir / "identity.json")
+    if shard_dir.is_dir() and (shard_identity is None or _recorded(shard_identity, wanted) != wanted):
         logger.warning("%s holds shards of another teacher, file or setting; starting afresh.", shard_dir)
         shutil.rmtree(shard_dir)  # never mixed in
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -157,9 +177,7 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
         shard = shard_dir / f"shard-{number:05d}.npy"
         if not shard.is_file():
             began = time.perf_counter()
-            logits = predict_logits(model, tokenizer, rows[start:start + config.shard_size],
-                                    batch_size=config.batch_size, max_length=config.max_length,
-                                    order=order, show_progress=config.progress, desc=f"shard {number}")
+            logits = label(rows[start:start + config.shard_size], desc=f"shard {number}")
             seconds += time.perf_counter() - began
             np.save(shard.with_suffix(".tmp.npy"), logits)
             shard.with_suffix(".tmp.npy").rename(shard)
@@ -167,8 +185,8 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     bar.close()
     logits = np.concatenate([np.load(shard_dir / f"shard-{n:05d}.npy") for n in range(len(starts))]
                             or [np.zeros((0, task.num_labels), np.float32)])
-    meta = {**wanted, "task_spec": task.to_dict(), "teacher": config.teacher, "data_file": str(config.data_file),
-            "rows": len(rows),
+    meta = {**wanted, **how, "task_spec": task.to_dict(), "teacher": config.teacher,
+            "data_file": str(config.data_file), "rows": len(rows),
             "skipped_rows": dict(data.skipped), "compute_seconds": seconds,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +196,74 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     meta_path.write_text(json.dumps(meta, indent=2))
     shutil.rmtree(shard_dir)
     return SoftTargets(logits, data.line_numbers, meta)
+
+
+def _labeller(config: SoftTargetConfig, wanted: dict, model, tokenizer, order):
+    """(label(rows, desc) -> logits of the teacher run by config.runtime, what the metadata records of how it ran).
+
+    onnx-int8 is checked against the torch teacher first and refused when their labels agree too rarely."""
+    if config.runtime == "torch":
+        device = resolve_device(config.device)
+        return (lambda rows, desc: _torch_logits(config, device, model, tokenizer, order, rows, desc),
+                {"device": str(device)})
+    if config.device not in ("auto", "cpu"):
+        logger.info("--device %s is for the torch runtime; ONNX Runtime runs the teacher on the CPU.", config.device)
+    onnx_file = teacher_onnx.teacher_onnx(config.teacher, config.runtime, model, tokenizer,
+                                          teacher_sha256=wanted["teacher_sha256"])
+    session = teacher_onnx.onnx_session(onnx_file, threads=torch.get_num_threads())
+
+    def label(rows, desc):
+        return teacher_onnx.onnx_predict_logits(session, tokenizer, rows, batch_size=config.batch_size,
+                                                max_length=config.max_length, order=order,
+                                                show_progress=config.progress, desc=desc)
+
+    how = {"device": "cpu", "onnx_file": str(onnx_file)}
+    if config.runtime == "onnx-int8":
+        how["int8_agreement"] = _int8_agreement(config, onnx_file, model, tokenizer, order, label)
+        teacher_onnx.require_agreement(how["int8_agreement"])
+    return label, how
+
+
+def _torch_logits(config: SoftTargetConfig, device, model, tokenizer, order, rows, desc: str) -> np.ndarray:
+    """The torch teacher's logits of `rows` on `device` (named to predict_logits only off the CPU)."""
+    placed = {} if device.type == "cpu" else {"device": device}
+    return predict_logits(model, tokenizer, rows, batch_size=config.batch_size, max_length=config.max_length,
+                          order=order, show_progress=config.progress, desc=desc, **placed)
+
+
+def _int8_agreement(config: SoftTargetConfig, int8_file: Path, model, tokenizer, order, int8_label) -> dict:
+    """The int8 teacher's label agreement with the torch teacher on the agreement rows (cached per teacher)."""
+    rows, source = agreement_rows(config)
+
+    def measure() -> dict:
+        logger.info("Checking the int8 teacher against torch on %d rows of %s", len(rows), source)
+        reference = _torch_logits(config, resolve_device(config.device), model, tokenizer, order, rows,
+                                  "int8 check: torch")
+        return teacher_onnx.label_agreement(int8_label(rows, "int8 check: onnx-int8"), reference)
+
+    return teacher_onnx.int8_verdict(int8_file, rows, source, config.max_length, measure)
+
+
+def agreement_rows(config: SoftTargetConfig) -> tuple[list[tuple[str, ...]], str]:
+    """(rows, where they come from) the int8 teacher is checked on: the first AGREEMENT_ROWS rows of the task's
+    dev file (beside a GLUE data file, or the user's task's own), else as many rows of a seeded held-out draw
+    from the labelled file (the teacher's held-out fraction and seed)."""
+    limit = teacher_onnx.AGREEMENT_ROWS
+    dev = task_dev_file(config.spec, config.data_file)
+    if dev is not None:
+        return read_task_file(dev, config.spec, labelled=False, skip_bad_rows=True).texts()[:limit], str(dev)
+    rows = read_task_file(config.data_file, config.spec, labelled=False, skip_bad_rows=True).texts()
+    info = teacher_info(config.teacher)
+    _, heldout = heldout_indices(len(rows), info.get("heldout_fraction", 0.05), info.get("heldout_seed", 0))
+    return [rows[i] for i in heldout[:limit]], f"held-out rows of {config.data_file}"
+
+
+def task_dev_file(task: TaskSpec, data_file) -> Path | None:
+    """The task's first dev file: a GLUE task's beside `data_file`, a user's task's at its own path; None when
+    it is not there."""
+    names = list(task.dev_files.values())[:1]
+    paths = [Path(data_file).parent / name if task.is_glue else Path(name) for name in names]
+    return next((path for path in paths if path.is_file()), None)
 
 
 def _report_resume(shard_dir: Path, starts: range, n_rows: int, shard_size: int) -> None:
