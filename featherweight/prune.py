@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -18,6 +19,8 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from featherweight.config_io import from_known_fields
+
+logger = logging.getLogger(__name__)
 
 PARTS = ("lstm", "rnn", "linear", "hash", "char", "bpe")
 TABLE_6_3 = {"lstm": 0.5, "rnn": 0.1, "linear": 0.125, "hash": 0.0, "char": 0.3, "bpe": 0.4}
@@ -189,11 +192,27 @@ def apply_pruning(model: nn.Module, config: PruneConfig | None = None, embedding
         if chosen:
             torch_prune.global_unstructured([(t.module, t.attribute) for t in chosen], pruning_method=TopVPruning,
                                             amount=config.global_sparsity * fraction)
+            _warn_emptied(chosen)
     else:
         chosen = [t for t in tensors if config.target(t.part) > 0]
         for t in chosen:
             TopVPruning.apply(t.module, t.attribute, config.target(t.part) * fraction)
     return chosen
+
+
+EMPTIED = 0.95  # global top-V that prunes more of one tensor than this has all but removed a layer
+
+
+def _warn_emptied(tensors: list[PrunableTensor]) -> None:
+    """Warn about tensors that global top-V has all but emptied: layers of small weights (often the last
+    classifier layer) lose everything when pooled with larger ones, and the student falls towards chance."""
+    for t in tensors:
+        mask = getattr(t.module, t.attribute + "_mask")
+        pruned = 1.0 - float(mask.float().mean())
+        if pruned > EMPTIED:
+            logger.warning("Global top-V pruned %.0f%% of %s (%s): that layer is nearly gone. Prune locally "
+                           "(--pruning-scope local) or leave its part out of --global-parts.", 100 * pruned,
+                           t.name, t.part)
 
 
 def make_permanent(model: nn.Module) -> nn.Module:

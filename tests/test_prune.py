@@ -10,7 +10,7 @@ from featherweight.artifact import WEIGHTS_FILE, load_student, predict_data, sav
 from featherweight.data import DataConfig, load_splits
 from featherweight.prune import (TABLE_6_3, GradualPruner, MagnitudePruning, PruneConfig, TopVPruning, apply_pruning,
                                  cubic_sparsity, prunable_tensors, prune, sparsity_report)
-from test_quantize import tiny_student
+from conftest import tiny_student
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -159,3 +159,18 @@ def test_bad_pruning_settings_are_clear_errors(tmp_path):
     model, _, _ = tiny_student("ffn", "bpe", tmp_path)
     with pytest.raises(ValueError, match=r"pass student.meta\['embedding'\]\['type'\]"):
         prune(model)
+
+
+def test_global_pruning_warns_when_it_all_but_empties_a_layer(tmp_path, caplog):
+    """Pooled with larger weights, a layer of tiny weights loses nearly all of them: the user is told which."""
+    model, _, _ = tiny_student("ffn", "hash", tmp_path)
+    with torch.no_grad():
+        model.classifier[-1].weight.mul_(1e-4)  # the last layer's weights far below the others
+    config = PruneConfig(pruning_scope="global", global_sparsity=0.5, global_parts=("linear",))
+    with caplog.at_level("WARNING", logger="featherweight.prune"):
+        prune(model, config, embedding_type="hash")
+    assert f"of {prunable_tensors(model, 'hash')[-1].name} (linear): that layer is nearly gone" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="featherweight.prune"):
+        prune(tiny_student("ffn", "hash", tmp_path)[0], config, embedding_type="hash")
+    assert "nearly gone" not in caplog.text

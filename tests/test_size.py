@@ -13,7 +13,7 @@ from featherweight.prune import prune
 from featherweight.quantize import QuantizeConfig, quantize
 from featherweight.size import (AnalyzeConfig, analyze, artifact_sizes, compression_ratios, gzip_file_bytes,
                                 gzip_size, teacher_sizes, tensor_sizes)
-from test_quantize import tiny_student
+from conftest import tiny_student
 
 
 def test_gzip_size_is_real_gzip_at_level_9(tmp_path):
