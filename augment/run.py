@@ -5,6 +5,9 @@ other fields, label included; other formats give the text and label columns) and
 it. The label column keeps the source row's label only so that the file reads like the task's own; the teacher
 relabels every augmented row (`featherweight soft-targets`, and distillation uses the
 teacher's argmax), because a replaced word can flip the label.
+
+Shards are independent (each drops repeats within itself; repeats of other shards' rows are dropped when the
+shards are joined in order), so `--backend ray` writes them as one Ray task each (featherweight/ray_shards.py).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import numpy as np
 from featherweight.augment.candidates import find_candidates
 from featherweight.augment.glove import GloveNeighbours, load_glove
 from featherweight.augment.mlm import PRECISIONS, MaskedLM, mlm_identity
+from featherweight import ray_shards
 from featherweight.augment.sample import augment_rows, row_digest
 from featherweight.data import (DataConfig, DataError, TaskData, TaskSpec, load_splits, open_text, read_task_file,
                                 train_path)
@@ -59,6 +63,10 @@ class AugmentConfig:
     shard_rows: int = 2000  # source rows per resumable shard
     max_rows: int | None = None  # augment only the first N source rows (quick runs); default: all rows
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", ...
+    # local: this process; ray: one Ray task per missing shard on the cluster at ray_address (one teacher per
+    # worker)
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None  # Ray cluster address for backend ray; default: start a local Ray instance
     seed: int = 42  # random seed of the draws
     progress: bool = True  # show progress bars
 
@@ -76,6 +84,10 @@ class AugmentConfig:
             raise ValueError(f"mlm_precision must be one of {list(PRECISIONS)}, got {self.mlm_precision!r}.")
         if self.glove_vocab <= self.top_k:
             raise ValueError(f"glove_vocab ({self.glove_vocab}) must exceed top_k ({self.top_k}).")
+        if self.backend not in ("local", "ray"):
+            raise ValueError(f"backend must be one of ['local', 'ray'], got {self.backend!r}.")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ValueError("ray_address is only used by the ray backend; add --backend ray.")
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError(f"max_rows must be positive or unset, got {self.max_rows}.")
         if self.output is None:
@@ -101,68 +113,27 @@ def augment(config: AugmentConfig) -> dict:
             return meta["summary"]
         logger.warning("%s was made with other settings or data; augmenting again.", output)
 
-    glove = GloveNeighbours(glove_table, config.top_k)
-    mlm = None
-    if config.mlm:
-        mlm = MaskedLM.load(config.mlm, k=config.top_k, batch_size=config.batch_size,
-                            max_length=config.max_length, mask_group=config.mask_group,
-                            precision=config.mlm_precision,
-                            device=_device(config.device))
-    else:
+    if not config.mlm:
         logger.warning(GLOVE_ONLY_NOTE)
-
-    shard_dir = output.with_suffix(".shards")
-    if shard_dir.is_dir() and _read_json(shard_dir / "identity.json") != wanted:
-        logger.warning("%s holds shards of other settings or data; starting afresh.", shard_dir)
-        shutil.rmtree(shard_dir)  # shards of another config are never mixed in
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    (shard_dir / "identity.json").write_text(json.dumps(wanted, indent=2))
-
+    shard_dir = _shard_dir(output, wanted)
     header, raw = _raw_lines(source, rows, task)
-    text_columns = [header.index(column) for column in task.text_columns]
-    blank = [i for i, column in enumerate(header) if column.endswith("_parse")]  # parses of the old text
-    seen = {row_digest(texts) for texts in rows.texts()}
-    counts, starts = Counter(), range(0, len(rows), config.shard_rows)
+    layout = _layout(header, task)
+    starts = range(0, len(rows), config.shard_rows)
     _report_resume(shard_dir, starts, len(rows), config.shard_rows)
-    bar = progress_bar(total=len(rows), desc=f"augment {task.name}", unit="row", enable=config.progress)
+    jobs = {}
     for number, start in enumerate(starts):
-        shard, shard_meta = shard_dir / f"shard-{number:05d}.tsv", shard_dir / f"shard-{number:05d}.json"
-        chunk = rows.subset(np.arange(start, min(start + config.shard_rows, len(rows))))
-        if shard_meta.is_file():  # finished earlier: only its rows' digests are needed
-            for line in shard.read_text(encoding="utf-8").split("\n")[:-1]:  # not splitlines: texts may hold U+2028
-                fields = line.rstrip("\r").split("\t")
-                seen.add(row_digest(tuple(fields[i] for i in text_columns)))
-            counts.update(json.loads(shard_meta.read_text()))
-        else:
-            shard_counts = Counter()
-            slots = find_candidates([t for texts in chunk.texts() for t in texts], glove, mlm, shard_counts)
-            variants = augment_rows(chunk.texts(), chunk.line_numbers.tolist(), slots, samples=config.samples,
-                                    p=config.replace_prob, seed=config.seed, keep_fraction=config.keep_fraction,
-                                    seen=seen, counts=shard_counts)
-            lines = []
-            for row, texts in variants:
-                fields = raw[int(chunk.line_numbers[row])].split("\t")
-                for column, text in zip(text_columns, texts):
-                    fields[column] = text
-                for column in blank:
-                    fields[column] = ""
-                lines.append("\t".join(fields) + "\n")
-            shard_counts["rows"] = len(lines)
-            _write_atomic(shard, "".join(lines))
-            _write_atomic(shard_meta, json.dumps(dict(shard_counts)))  # written last: marks the shard done
-            counts.update(shard_counts)
-        bar.update(len(chunk))
-        bar.set_postfix(rows=counts["rows"])
-    bar.close()
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write("\t".join(header) + "\n")
-        for number in range(len(starts)):
-            with open(shard_dir / f"shard-{number:05d}.tsv", encoding="utf-8", newline="") as part:
-                shutil.copyfileobj(part, handle)
-    tmp.rename(output)
+        if not _shard_meta(shard_dir, number).is_file():
+            chunk = rows.subset(np.arange(start, min(start + config.shard_rows, len(rows))))
+            jobs[number] = (config, str(shard_dir), number, chunk,
+                            {line: raw[line] for line in chunk.line_numbers.tolist()}, layout)
+    if config.backend == "ray":
+        ray_shards.run_shards(_ray_write_shard, jobs, address=config.ray_address,
+                              device=config.device if config.mlm else None, desc=f"augment {task.name}",
+                              progress=config.progress)
+    else:
+        _write_shards_here(config, jobs, glove_table, total=len(starts))
+    seen = {row_digest(texts) for texts in rows.texts()}
+    counts = _join_shards(output, header, shard_dir, len(starts), layout[0], seen)
     seconds = time.perf_counter() - began
     summary = {
         "output": str(output),
@@ -171,7 +142,7 @@ def augment(config: AugmentConfig) -> dict:
         "task_spec": task.to_dict(),
         "source_rows": len(rows),
         "rows": counts["rows"],
-        "candidate_source": "masked LM + GloVe" if mlm else "GloVe only",
+        "candidate_source": "masked LM + GloVe" if config.mlm else "GloVe only",
         "seconds": round(seconds, 1),
         "counts": dict(sorted(counts.items())),
         "next": f"featherweight soft-targets --teacher TEACHER_DIR --data-file {output}"
@@ -182,12 +153,119 @@ def augment(config: AugmentConfig) -> dict:
             "labels": "label column = the source row's label, not checked; relabel with the teacher "
                       "(featherweight soft-targets); distillation uses the teacher's argmax",
             "pairs": "each draw rewrites one side and keeps the other original (sides take turns)",
-            "note": None if mlm else GLOVE_ONLY_NOTE,
+            "note": None if config.mlm else GLOVE_ONLY_NOTE,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     _write_atomic(meta_path, json.dumps(meta, indent=2))
     shutil.rmtree(shard_dir)
     report(f"augment: {counts['rows']} rows from {len(rows)} source rows in {seconds:.0f}s -> {output}")
     return summary
+
+
+def _shard_dir(output: Path, wanted: dict) -> Path:
+    """The shard folder beside `output`, emptied when it holds shards of other settings, stamped with `wanted`."""
+    shard_dir = output.with_suffix(".shards")
+    if shard_dir.is_dir() and _read_json(shard_dir / "identity.json") != wanted:
+        logger.warning("%s holds shards of other settings or data; starting afresh.", shard_dir)
+        shutil.rmtree(shard_dir)  # shards of another config are never mixed in
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    (shard_dir / "identity.json").write_text(json.dumps(wanted, indent=2))
+    return shard_dir
+
+
+def _shard_lines(shard_dir: Path, number: int) -> Path:
+    return shard_dir / f"shard-{number:05d}.tsv"
+
+
+def _shard_meta(shard_dir: Path, number: int) -> Path:
+    return shard_dir / f"shard-{number:05d}.json"
+
+
+def _layout(header: list[str], task: TaskSpec) -> tuple[list[int], list[int]]:
+    """(the text columns' positions, the positions blanked in a variant: parses of the old text)."""
+    return ([header.index(column) for column in task.text_columns],
+            [i for i, column in enumerate(header) if column.endswith("_parse")])
+
+
+def _candidate_sources(config: AugmentConfig, glove_table=None) -> tuple[GloveNeighbours, MaskedLM | None]:
+    """(GloVe neighbours, the masked LM or None) that propose replacement words."""
+    glove_table = glove_table or load_glove(config.glove_dir, config.glove_vocab)
+    mlm = None
+    if config.mlm:
+        mlm = MaskedLM.load(config.mlm, k=config.top_k, batch_size=config.batch_size,
+                            max_length=config.max_length, mask_group=config.mask_group,
+                            precision=config.mlm_precision, device=_device(config.device))
+    return GloveNeighbours(glove_table, config.top_k), mlm
+
+
+def _write_shards_here(config: AugmentConfig, jobs: dict, glove_table, total: int) -> None:
+    """Write the missing shards (`jobs`: {number: write_shard's arguments}) in this process."""
+    glove, mlm = _candidate_sources(config, glove_table) if jobs else (None, None)
+    bar = progress_bar(total=total, initial=total - len(jobs), desc=f"augment {config.data.task}", unit="shard",
+                       enable=config.progress)
+    for args in jobs.values():
+        write_shard(*args, glove=glove, mlm=mlm)
+        bar.update(1)
+    bar.close()
+
+
+def _ray_write_shard(config: AugmentConfig, shard_dir: str, number: int, chunk: TaskData, raw: dict,
+                     layout: tuple) -> int:
+    """A Ray task: write one shard with this worker's GloVe neighbours and masked LM (loaded once per worker)."""
+    key = json.dumps(asdict(config), sort_keys=True, default=str)
+    glove, mlm = ray_shards.worker_cached(key, lambda: _candidate_sources(config))
+    write_shard(config, shard_dir, number, chunk, raw, layout, glove=glove, mlm=mlm)
+    return number
+
+
+def write_shard(config: AugmentConfig, shard_dir, number: int, chunk: TaskData, raw: dict[int, str],
+                layout: tuple[list[int], list[int]], *, glove: GloveNeighbours, mlm: MaskedLM | None) -> None:
+    """Augment one shard's source rows and save its lines, then its counts (which mark it done), atomically:
+    both backends' step. A variant repeating a row of this shard or an earlier variant of it is dropped here;
+    repeats of other shards' rows are dropped when the shards are joined, so shards do not depend on each other."""
+    text_columns, blank = layout
+    counts = Counter()
+    seen = {row_digest(texts) for texts in chunk.texts()}
+    slots = find_candidates([t for texts in chunk.texts() for t in texts], glove, mlm, counts)
+    variants = augment_rows(chunk.texts(), chunk.line_numbers.tolist(), slots, samples=config.samples,
+                            p=config.replace_prob, seed=config.seed, keep_fraction=config.keep_fraction,
+                            seen=seen, counts=counts)
+    lines = []
+    for row, texts in variants:
+        fields = raw[int(chunk.line_numbers[row])].split("\t")
+        for column, text in zip(text_columns, texts):
+            fields[column] = text
+        for column in blank:
+            fields[column] = ""
+        lines.append("\t".join(fields) + "\n")
+    counts["rows"] = len(lines)
+    _write_atomic(_shard_lines(Path(shard_dir), number), "".join(lines))
+    _write_atomic(_shard_meta(Path(shard_dir), number), json.dumps(dict(counts)))  # written last: marks it done
+
+
+def _join_shards(output: Path, header: list[str], shard_dir: Path, shards: int, text_columns: list[int],
+                 seen: set) -> Counter:
+    """Write the header and the shards' lines in order into `output` (atomically), dropping a line whose texts
+    are in `seen` (the source rows' digests) or repeat an earlier line; returns the shards' counts, the dropped
+    lines moved from rows to duplicates. The same join for both backends."""
+    counts = Counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        handle.write("\t".join(header) + "\n")
+        for number in range(shards):
+            counts.update(json.loads(_shard_meta(shard_dir, number).read_text()))
+            with open(_shard_lines(shard_dir, number), encoding="utf-8", newline="") as part:
+                lines = part.read().split("\n")[:-1]  # not splitlines: texts may hold U+2028
+            for line in lines:
+                fields = line.rstrip("\r").split("\t")
+                digest = row_digest(tuple(fields[i] for i in text_columns))
+                if digest in seen:
+                    counts.update(duplicates=1, rows=-1)
+                    continue
+                seen.add(digest)
+                handle.write(line + "\n")
+    tmp.rename(output)
+    return counts
 
 
 def _source(config: AugmentConfig) -> tuple[Path, TaskData]:
@@ -210,7 +288,7 @@ def _source(config: AugmentConfig) -> tuple[Path, TaskData]:
 def _identity(config: AugmentConfig, source: Path, rows: TaskData, glove: dict) -> dict:
     """Everything the output depends on; a change starts the run afresh instead of mixing shards."""
     settings = asdict(config)
-    for name in ("data", "output", "glove_dir", "device", "progress", "mlm", "input_file"):
+    for name in ("data", "output", "glove_dir", "device", "progress", "mlm", "input_file", "backend", "ray_address"):
         settings.pop(name)
     return {
         "format": FORMAT_VERSION,
@@ -249,7 +327,7 @@ def _raw_lines(path: Path, rows: TaskData, task: TaskSpec) -> tuple[list[str], d
 
 def _report_resume(shard_dir: Path, starts: range, n_rows: int, shard_rows: int) -> None:
     """Log how much of an interrupted run the finished shards in `shard_dir` already cover."""
-    done, rows = shards_done(lambda n: (shard_dir / f"shard-{n:05d}.json").is_file(), starts, n_rows, shard_rows)
+    done, rows = shards_done(lambda n: _shard_meta(shard_dir, n).is_file(), starts, n_rows, shard_rows)
     if done:
         logger.info("augment: resuming, %d of %d shards done (%s of %s source rows) in %s",
                     done, len(starts), f"{rows:,}", f"{n_rows:,}", shard_dir)

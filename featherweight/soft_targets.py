@@ -5,14 +5,14 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
-from featherweight import teacher_onnx
+from featherweight import ray_shards, teacher_onnx
 from featherweight.config_io import read_json
 from featherweight.data import TaskData, TaskSpec, get_task, read_task_file, task_from_record
 from featherweight.data.splits import heldout_indices
@@ -43,8 +43,16 @@ class SoftTargetConfig:
     # agree with torch on >= 99.5% of dev rows, else refused)
     runtime: Literal["torch", "onnx", "onnx-int8"] = "torch"
     device: str = "auto"  # torch runtime: where the teacher runs: auto, cpu, cuda or mps
+    # local: this process; ray: one Ray task per missing shard on the cluster at ray_address (one teacher per
+    # worker)
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None  # Ray cluster address for backend ray; default: start a local Ray instance
 
     def __post_init__(self):
+        if self.backend not in ("local", "ray"):
+            raise ValueError(f"backend must be one of ['local', 'ray'], got {self.backend!r}.")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ValueError("ray_address is only used by the ray backend; add --backend ray.")
         spec = self.task if isinstance(self.task, TaskSpec) else teacher_task(self.teacher, self.task)
         self.__dict__["_spec"] = spec  # a TaskSpec may be passed for `task` (the API); the field keeps its name
         self.task = spec.name
@@ -157,33 +165,19 @@ def soft_targets(config: SoftTargetConfig) -> SoftTargets:
 def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Path) -> SoftTargets:
     task = config.spec
     data = read_task_file(config.data_file, task, labelled=False, skip_bad_rows=config.skip_bad_rows)
-    model, tokenizer, order = load_teacher(config.teacher, task)
-    label, how = _labeller(config, wanted, model, tokenizer, order)
-    shard_dir = output.with_suffix(".shards")
-    shard_identity = _read_json(shard_dir / "identity.json")
-    if shard_dir.is_dir() and (shard_identity is None or _recorded(shard_identity, wanted) != wanted):
-        logger.warning("%s holds shards of another teacher, file or setting; starting afresh.", shard_dir)
-        shutil.rmtree(shard_dir)  # never mixed in
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    (shard_dir / "identity.json").write_text(json.dumps(wanted, indent=2))
-
+    shard_dir = _shard_dir(output, wanted)
     rows = data.texts()
     starts = range(0, len(rows), config.shard_size)
     _report_resume(shard_dir, starts, len(rows), config.shard_size)
-    seconds = 0.0
-    bar = progress_bar(total=len(starts), desc=f"soft targets {Path(config.data_file).name}",
-                       unit="shard", enable=config.progress)
-    for number, start in enumerate(starts):
-        shard = shard_dir / f"shard-{number:05d}.npy"
-        if not shard.is_file():
-            began = time.perf_counter()
-            logits = label(rows[start:start + config.shard_size], desc=f"shard {number}")
-            seconds += time.perf_counter() - began
-            np.save(shard.with_suffix(".tmp.npy"), logits)
-            shard.with_suffix(".tmp.npy").rename(shard)
-        bar.update(1)
-    bar.close()
-    logits = np.concatenate([np.load(shard_dir / f"shard-{n:05d}.npy") for n in range(len(starts))]
+    shards = {number: rows[start:start + config.shard_size] for number, start in enumerate(starts)
+              if not _shard_path(shard_dir, number).is_file()}
+    began = time.perf_counter()
+    if config.backend == "ray":
+        how = _label_on_ray(config, wanted, shard_dir, shards)
+    else:
+        how = _label_here(config, wanted, shard_dir, shards, total=len(starts))
+    seconds = time.perf_counter() - began
+    logits = np.concatenate([np.load(_shard_path(shard_dir, n)) for n in range(len(starts))]
                             or [np.zeros((0, task.num_labels), np.float32)])
     meta = {**wanted, **how, "task_spec": task.to_dict(), "teacher": config.teacher,
             "data_file": str(config.data_file), "rows": len(rows),
@@ -196,6 +190,65 @@ def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Pa
     meta_path.write_text(json.dumps(meta, indent=2))
     shutil.rmtree(shard_dir)
     return SoftTargets(logits, data.line_numbers, meta)
+
+
+def _shard_dir(output: Path, wanted: dict) -> Path:
+    """The shard folder beside `output`, emptied when it holds shards of other settings, stamped with `wanted`."""
+    shard_dir = output.with_suffix(".shards")
+    shard_identity = _read_json(shard_dir / "identity.json")
+    if shard_dir.is_dir() and (shard_identity is None or _recorded(shard_identity, wanted) != wanted):
+        logger.warning("%s holds shards of another teacher, file or setting; starting afresh.", shard_dir)
+        shutil.rmtree(shard_dir)  # never mixed in
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    (shard_dir / "identity.json").write_text(json.dumps(wanted, indent=2))
+    return shard_dir
+
+
+def _shard_path(shard_dir: Path, number: int) -> Path:
+    return shard_dir / f"shard-{number:05d}.npy"
+
+
+def label_shard(label, shard_dir: Path, number: int, rows: list[tuple[str, ...]]) -> None:
+    """Label one shard's rows and save the logits atomically (a tmp file, then a rename): both backends' step."""
+    logits = label(rows, desc=f"shard {number}")
+    shard, tmp = _shard_path(shard_dir, number), _shard_path(shard_dir, number).with_suffix(".tmp.npy")
+    np.save(tmp, logits)
+    tmp.rename(shard)
+
+
+def _label_here(config: SoftTargetConfig, wanted: dict, shard_dir: Path, shards: dict, total: int) -> dict:
+    """Label the missing `shards` ({number: rows}) in this process; returns how the teacher ran."""
+    label, how = _labeller(config, wanted, *load_teacher(config.teacher, config.spec))
+    bar = progress_bar(total=total, initial=total - len(shards), desc=f"soft targets {Path(config.data_file).name}",
+                       unit="shard", enable=config.progress)
+    for number, rows in shards.items():
+        label_shard(label, shard_dir, number, rows)
+        bar.update(1)
+    bar.close()
+    return how
+
+
+def _label_on_ray(config: SoftTargetConfig, wanted: dict, shard_dir: Path, shards: dict) -> dict:
+    """Label the missing `shards` as one Ray task each; returns how the teacher ran.
+
+    An ONNX runtime is exported (and int8 checked) once here first, so workers only load the cached export."""
+    how = {"device": config.device}  # torch: as asked; each worker resolves it (a GPU task sees its GPU)
+    if config.runtime != "torch" and shards:
+        _, how = _labeller(config, wanted, *load_teacher(config.teacher, config.spec))
+    jobs = {number: (config, wanted, str(shard_dir), number, rows) for number, rows in shards.items()}
+    ray_shards.run_shards(_ray_label_shard, jobs, address=config.ray_address,
+                          device=config.device if config.runtime == "torch" else None,
+                          desc=f"soft targets {Path(config.data_file).name}", progress=config.progress)
+    return {**how, "backend": "ray"}
+
+
+def _ray_label_shard(config: SoftTargetConfig, wanted: dict, shard_dir: str, number: int, rows: list) -> int:
+    """A Ray task: label one shard with this worker's teacher (loaded once per worker) and save it."""
+    key = json.dumps(asdict(config), sort_keys=True, default=str)
+    label = ray_shards.worker_cached(
+        key, lambda: _labeller(config, wanted, *load_teacher(config.teacher, config.spec))[0])
+    label_shard(label, Path(shard_dir), number, rows)
+    return number
 
 
 def _labeller(config: SoftTargetConfig, wanted: dict, model, tokenizer, order):
@@ -268,7 +321,7 @@ def task_dev_file(task: TaskSpec, data_file) -> Path | None:
 
 def _report_resume(shard_dir: Path, starts: range, n_rows: int, shard_size: int) -> None:
     """Log how much of an interrupted run the finished shards in `shard_dir` already cover."""
-    done, rows = shards_done(lambda n: (shard_dir / f"shard-{n:05d}.npy").is_file(), starts, n_rows, shard_size)
+    done, rows = shards_done(lambda n: _shard_path(shard_dir, n).is_file(), starts, n_rows, shard_size)
     if done:
         logger.info("soft-targets: resuming, %d of %d shards done (%s rows) in %s", done, len(starts), f"{rows:,}",
                     shard_dir)
