@@ -1,11 +1,21 @@
-"""Shared fixtures: a tiny GLUE directory and a tiny 2-layer BERT teacher, built in code."""
+"""Shared fixtures and builders: a tiny GLUE directory, a tiny 2-layer BERT teacher, tiny students, toy data,
+all built in code. Test modules import helpers from here only, never from each other."""
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from featherweight.artifact import load_student, save_student
+from featherweight.data import DataConfig, get_task
+from featherweight.distill import DistillConfig
+from featherweight.tokens import encode_texts
 
 os.environ.setdefault("FEATHERWEIGHT_NO_PROGRESS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -171,7 +181,6 @@ def spy_on_finetune(monkeypatch, teacher_dir) -> list:
 def ffn_onnx_export(tmp_path_factory):
     """A tiny single-sentence (SST-2) FFN hash student exported as ONNX."""
     from featherweight.export import ExportConfig, export
-    from test_export import make_student
 
     root = tmp_path_factory.mktemp("ffn-onnx")
     out = root / "onnx"
@@ -215,3 +224,218 @@ def tiny_student(arch: str, embedding: str, directory: Path, seed: int = 0, text
             "student": config.to_dict(), "embedding": {"type": embedding, "dim": 8}, "variant": "distilled"}
     torch.manual_seed(seed)
     return build_model(meta, tokenizer).eval(), tokenizer, meta
+
+
+ARCHS = ("bilstm", "rnn", "ffn")
+
+
+EMBEDDINGS = ("hash", "char", "bpe")
+
+
+TRAIN_TEXTS = make_sentences(200, seed=1)[0] + [
+    "it's a 10/10 film, isn't it?", "Hello World!!! (really)", "Café naïve — “quoted” … ﬁne, 42 times."]
+
+
+# Varied lengths and padding: empty, one token, long (600 characters; the golden sentences and
+# test_ngrams_long_text.py cover truncation at max_length), odd characters.
+CHECK_TEXTS = make_sentences(12, seed=5)[0] + ["", "good", "a " * 300, "It's NOT bad -- 3.5/5, ok?", "Ångström ﬁne"]
+
+
+def make_student(directory, arch: str, embedding: str, *, pair: bool = False, pooling: str | None = None,
+                 glue_dir=None, dim: int = 8, seed: int = 0, **tokenizer_options) -> Path:
+    """Save a tiny untrained student (hidden 6, classifier 5) with a real tokenizer; returns its directory.
+
+    `tokenizer_options` go to fit_tokenizer (e.g. word_ngrams=2, max_length=64).
+    """
+    from featherweight.embeddings import build_embedding, fit_tokenizer
+    from featherweight.students import build_student, student_preset
+
+    torch.manual_seed(seed)
+    options = {"hash": {"num_buckets": 200}, "char": {}, "bpe": {"download": False}}[embedding] | tokenizer_options
+    tokenizer = fit_tokenizer(embedding, TRAIN_TEXTS, dim=dim, seed=seed, cache_dir=str(Path(directory) / "no-bpemb"),
+                              **options)
+    overrides = {"classifier_dim": 5, **({"pooling": pooling} if pooling else {})}
+    if arch != "ffn":
+        overrides["hidden_dim"] = 6
+    config = student_preset(arch, pair, **overrides)
+    task = get_task("qqp" if pair else "sst-2")
+    model = build_student(config, build_embedding(tokenizer, dim), task.num_labels, pair).eval()
+    meta = {"task": task.name, "label_names": list(task.label_names), "pair": pair, "num_labels": task.num_labels,
+            "student": config.to_dict(), "embedding": {"type": embedding, "dim": dim}, "variant": "distilled"}
+    if glue_dir is not None:
+        meta["distill_config"] = {"data": {"task": task.name, "glue_dir": str(glue_dir), "heldout_fraction": 0.1}}
+    out = Path(directory) / "student"
+    save_student(out, model, tokenizer, meta)
+    return out
+
+
+def make_quantized(student_dir) -> Path:
+    """Quantize a saved student with featherweight.quantize's defaults and save it beside, as the pipeline does."""
+    from featherweight.quantize import QuantizeConfig, quantize
+
+    student, config = load_student(student_dir), QuantizeConfig()
+    out = Path(str(student_dir) + "-quantized")
+    save_student(out, quantize(student.model, config), student.tokenizer,
+                 {**student.meta, "variant": "quantized", "quantization": config.to_dict()})
+    return out
+
+
+@pytest.fixture(scope="module")
+def students(tmp_path_factory):
+    """Memoised make_student: students(arch, embedding, **options) -> artifact directory."""
+    made = {}
+
+    def get(arch, embedding, **options):
+        key = (arch, embedding, tuple(sorted(options.items())))
+        if key not in made:
+            made[key] = make_student(tmp_path_factory.mktemp(f"{arch}-{embedding}"), arch, embedding, **options)
+        return made[key]
+
+    return get
+
+
+def padded(student, texts) -> np.ndarray:
+    return encode_texts(student.tokenizer, texts).batch(np.arange(len(texts))).numpy()
+
+
+def torch_logits(model, *inputs) -> np.ndarray:
+    with torch.no_grad():
+        return model(*(torch.from_numpy(a) for a in inputs)).numpy()
+
+
+ANIMALS = ["zebra", "horse", "pony", "donkey"]  # "zebra" is split into pieces by the tiny MLM's tokenizer
+
+
+def build_tiny_glove(directory: Path) -> Path:
+    """A GloVe folder in the kumo layout: clustered, seeded vectors for the toy words plus decoys.
+
+    Positive, negative and animal words form three clusters; "," sits next to "good" and "42"
+    next to "zebra", so punctuation and numbers are among the nearest rows and must be filtered.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    centres = {name: rng.standard_normal(16) * 3 for name in ("pos", "neg", "animal")}
+    words, vectors = [], []
+    for group, members in (("pos", POSITIVE), ("neg", NEGATIVE), ("animal", ANIMALS)):
+        for word in members:
+            words.append(word)
+            vectors.append(centres[group] + rng.standard_normal(16) * 0.5)
+    for word in sorted(set(FILLER)):
+        words.append(word)
+        vectors.append(rng.standard_normal(16) * 3)
+    words += [",", "42"]
+    vectors += [vectors[words.index("good")] + 0.01, vectors[words.index("zebra")] + 0.01]
+    directory.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"index": words}), directory / "glove_6B_index.parquet")
+    np.save(directory / "glove_6B_50d_emb.npy", np.asarray(vectors, dtype=np.float32))
+    return directory
+
+
+def build_tiny_mlm(directory: Path) -> Path:
+    """A seeded tiny BERT masked LM knowing the toy words and all animals but "zebra"."""
+    return build_tiny_bert(directory, masked_lm=True, extra_words=tuple(ANIMALS[1:]))
+
+
+def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(command path, parser) of every command and analyze subcommand."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from commands(sub, (*path, name))
+
+
+def options(parser: argparse.ArgumentParser):
+    """The options and positionals of one parser, without -h and subcommand choosers."""
+    skipped = (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)
+    return [action for action in parser._actions if not isinstance(action, skipped)]
+
+
+TOPICS = {"sport": ["goal", "match", "team"], "music": ["song", "band", "album"],
+          "food": ["pizza", "bread", "soup"], "tech": ["laptop", "phone", "code"]}
+
+
+TOPIC_FILLER = ["the", "new", "a", "great", "about", "today"]
+
+
+def topic_rows(n: int, seed: int) -> list[dict]:
+    """Seeded one-topic sentences: {"text", "topic"} rows of the four TOPICS."""
+    rng = np.random.default_rng(seed)
+    names = sorted(TOPICS)
+    rows = []
+    for i in range(n):
+        topic = names[i % len(names)]
+        words = list(rng.choice(FILLER, size=3)) + list(rng.choice(TOPICS[topic], size=2))
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "topic": topic})
+    return rows
+
+
+def write_rows(path, rows: list[dict]):
+    """Write rows as the format of `path`'s extension (.tsv, .csv, .jsonl, .parquet)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(rows[0])
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    elif path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    elif path.suffix == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        lines = ["\t".join(columns)] + ["\t".join(str(row[c]) for c in columns) for row in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def custom(train, dev=None, **options) -> DataConfig:
+    options.setdefault("label_column", "topic")
+    return DataConfig(train_file=str(train), dev_file=None if dev is None else str(dev), **options)
+
+
+def tiny_grid(glue_dir, tmp_path, **overrides) -> dict:
+    """Two tiny FFN runs (seeds 1 and 2) without a teacher (alpha 1), distilled and quantized."""
+    grid = {"task": "sst-2", "glue_dir": str(glue_dir), "heldout_fraction": 0.1, "alpha": 1.0, "epochs": 1,
+            "arch": "ffn", "embedding": "char", "dim": 8, "classifier_dim": 8, "batch_size": 32,
+            "work_dir": str(tmp_path / "work"), "seeds": [1, 2], "variants": ["distilled", "quantized"]}
+    grid.update(overrides)
+    return grid
+
+
+C_LOGIT_ATOL = 1e-4  # the stated tolerance: C float32 sums in another order than PyTorch's kernels
+
+
+def write_sacred_run(runs: Path, run_id: int, command: str, config: dict, result: dict, status="COMPLETED",
+               started="2024-01-01T00:00:00") -> Path:
+    """A run directory in the layout sacred's FileStorageObserver writes."""
+    directory = runs / str(run_id)
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text(json.dumps(config))
+    (directory / "run.json").write_text(json.dumps({
+        "experiment": {"name": command}, "status": status, "result": result, "start_time": started,
+        "stop_time": started, "host": {"hostname": "box"}}))
+    (directory / "info.json").write_text(json.dumps({"versions": {"torch": "2.13.0"}}))
+    return directory
+
+
+def distill_run_config(seed: int, **overrides) -> dict:
+    config = json.loads(json.dumps(dataclasses.asdict(
+        DistillConfig(student_arch="ffn", embedding_type="hash", embedding_dim=25, seed=seed, **overrides)),
+        default=str))
+    return {**config, "compression_actions": ["distill", "quantize"]}
+
+
+def padded_ids(tokenizer, texts):
+    """Model inputs for `texts`, right padded, in one batch."""
+    from featherweight.embeddings import pad_batch
+
+    return torch.from_numpy(pad_batch([tokenizer.encode(t) for t in texts])).long()

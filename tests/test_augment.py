@@ -7,41 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FILLER, NEGATIVE, POSITIVE, build_tiny_bert
-
-ANIMALS = ["zebra", "horse", "pony", "donkey"]  # "zebra" is split into pieces by the tiny MLM's tokenizer
-
-
-def build_tiny_glove(directory: Path) -> Path:
-    """A GloVe folder in the kumo layout: clustered, seeded vectors for the toy words plus decoys.
-
-    Positive, negative and animal words form three clusters; "," sits next to "good" and "42"
-    next to "zebra", so punctuation and numbers are among the nearest rows and must be filtered.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rng = np.random.default_rng(0)
-    centres = {name: rng.standard_normal(16) * 3 for name in ("pos", "neg", "animal")}
-    words, vectors = [], []
-    for group, members in (("pos", POSITIVE), ("neg", NEGATIVE), ("animal", ANIMALS)):
-        for word in members:
-            words.append(word)
-            vectors.append(centres[group] + rng.standard_normal(16) * 0.5)
-    for word in sorted(set(FILLER)):
-        words.append(word)
-        vectors.append(rng.standard_normal(16) * 3)
-    words += [",", "42"]
-    vectors += [vectors[words.index("good")] + 0.01, vectors[words.index("zebra")] + 0.01]
-    directory.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"index": words}), directory / "glove_6B_index.parquet")
-    np.save(directory / "glove_6B_50d_emb.npy", np.asarray(vectors, dtype=np.float32))
-    return directory
-
-
-def build_tiny_mlm(directory: Path) -> Path:
-    """A seeded tiny BERT masked LM knowing the toy words and all animals but "zebra"."""
-    return build_tiny_bert(directory, masked_lm=True, extra_words=tuple(ANIMALS[1:]))
+from conftest import ANIMALS, NEGATIVE, POSITIVE, build_tiny_glove, build_tiny_mlm
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from featherweight.data import DataConfig, get_task, load_splits, read_task_file
-from test_augment import build_tiny_glove, build_tiny_mlm
+from conftest import build_tiny_glove, build_tiny_mlm
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def _variant_of(text: str, source: str) -> bool:
     return len(words) == len(original) and all(w == o or is_candidate(o) for w, o in zip(words, original))
 
 
-def _config(glue_dir, models, out, task="sst-2", mlm=True, **overrides):
+def distill_run_config(glue_dir, models, out, task="sst-2", mlm=True, **overrides):
     from featherweight.augment import AugmentConfig
 
     settings = dict(data=DataConfig(task=task, glue_dir=str(glue_dir), heldout_fraction=0.1),
@@ -40,7 +40,7 @@ def test_output_reads_as_the_task_file_and_keeps_source_labels(glue_dir, models,
     """The augmented TSV has the train file's header, reads with read_task_file, and every row keeps its source row's label."""
     from featherweight.augment import augment
 
-    config = _config(glue_dir, models, tmp_path)
+    config = distill_run_config(glue_dir, models, tmp_path)
     summary = augment(config)
     task = get_task("sst-2")
     train = load_splits(config.data, show_progress=False)["train"]
@@ -63,7 +63,7 @@ def test_glove_only_run_says_so_in_the_log_and_metadata(glue_dir, models, tmp_pa
     """Without a masked LM every word uses GloVe, and both the log and the metadata say so."""
     from featherweight.augment import augment
 
-    config = _config(glue_dir, models, tmp_path, mlm=False, max_rows=40)
+    config = distill_run_config(glue_dir, models, tmp_path, mlm=False, max_rows=40)
     with caplog.at_level(logging.WARNING):
         summary = augment(config)
     meta = json.loads(config.metadata_path.read_text())
@@ -77,7 +77,7 @@ def test_pairs_change_one_side_and_keep_the_other(glue_dir, models, tmp_path, ta
     """For QQP and MNLI every augmented pair keeps one side of its source pair unchanged."""
     from featherweight.augment import augment
 
-    config = _config(glue_dir, models, tmp_path, task=task, max_rows=30)
+    config = distill_run_config(glue_dir, models, tmp_path, task=task, max_rows=30)
     augment(config)
     spec = get_task(task)
     source = read_task_file(glue_dir / spec.directory / "train.tsv", spec)
@@ -95,7 +95,7 @@ def test_same_seed_gives_the_same_file_and_another_seed_another(glue_dir, models
 
     texts = []
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        config = _config(glue_dir, models, tmp_path / name, seed=seed, max_rows=60)
+        config = distill_run_config(glue_dir, models, tmp_path / name, seed=seed, max_rows=60)
         augment(config)
         texts.append((tmp_path / name / "augmented.tsv").read_text())
     assert texts[0] == texts[1] != texts[2]
@@ -105,7 +105,7 @@ def test_interrupted_run_resumes_from_finished_shards(glue_dir, models, tmp_path
     """After a crash, a rerun skips the finished shards and writes the same file as an uninterrupted run."""
     import featherweight.augment.run as run
 
-    reference = _config(glue_dir, models, tmp_path / "whole", max_rows=120, shard_rows=40)
+    reference = distill_run_config(glue_dir, models, tmp_path / "whole", max_rows=120, shard_rows=40)
     run.augment(reference)
     calls, real = [], run.augment_rows
 
@@ -117,7 +117,7 @@ def test_interrupted_run_resumes_from_finished_shards(glue_dir, models, tmp_path
 
     crash = True
     monkeypatch.setattr(run, "augment_rows", crash_on_second_shard)
-    config = _config(glue_dir, models, tmp_path / "resumed", max_rows=120, shard_rows=40)
+    config = distill_run_config(glue_dir, models, tmp_path / "resumed", max_rows=120, shard_rows=40)
     with pytest.raises(SimulatedCrash):
         run.augment(config)
     assert sorted(p.name for p in (tmp_path / "resumed" / "augmented.shards").glob("shard-*.json")) == ["shard-00000.json"]
@@ -133,14 +133,14 @@ def test_changed_settings_never_mix_with_old_shards(glue_dir, models, tmp_path, 
     from featherweight.augment import augment
 
     out = tmp_path / "run"
-    first = _config(glue_dir, models, out, max_rows=40, shard_rows=20)
+    first = distill_run_config(glue_dir, models, out, max_rows=40, shard_rows=20)
     augment(first)
     shards = out / "augmented.shards"
     shards.mkdir()
     (shards / "identity.json").write_text(json.dumps({"seed": -1}))
     (shards / "shard-00000.tsv").write_text("stale row\t1\n")
     (shards / "shard-00000.json").write_text(json.dumps({"rows": 1}))
-    second = _config(glue_dir, models, out, max_rows=40, shard_rows=20, replace_prob=0.9)
+    second = distill_run_config(glue_dir, models, out, max_rows=40, shard_rows=20, replace_prob=0.9)
     with caplog.at_level(logging.WARNING):
         summary = augment(second)
     assert "stale row" not in (out / "augmented.tsv").read_text()
@@ -152,7 +152,7 @@ def test_finished_output_is_reused(glue_dir, models, tmp_path):
     """A second call with the same settings returns the stored summary without rewriting the file."""
     from featherweight.augment import augment
 
-    config = _config(glue_dir, models, tmp_path, mlm=False, max_rows=20)
+    config = distill_run_config(glue_dir, models, tmp_path, mlm=False, max_rows=20)
     first = augment(config)
     stamp = (tmp_path / "augmented.tsv").stat().st_mtime_ns
     assert augment(config) == first and (tmp_path / "augmented.tsv").stat().st_mtime_ns == stamp
@@ -197,7 +197,7 @@ def test_teacher_labels_the_augmented_file_and_distributions_compare(glue_dir, m
     model = AutoModelForSequenceClassification.from_pretrained(
         teacher, config=AutoConfig.from_pretrained(teacher, id2label={0: "negative", 1: "positive"}))
     model.save_pretrained(teacher)
-    config = _config(glue_dir, models, tmp_path, mlm=False, max_rows=30)
+    config = distill_run_config(glue_dir, models, tmp_path, mlm=False, max_rows=30)
     summary = augment(config)
     targets = soft_targets(SoftTargetConfig(teacher=str(teacher), data_file=config.output, task="sst-2",
                                             output=str(tmp_path / "targets.npz"), shard_size=100, progress=False))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_sentences
+from conftest import ARCHS, CHECK_TEXTS, EMBEDDINGS, TRAIN_TEXTS, make_sentences
 from featherweight.artifact import load_student, save_student
 from featherweight.export import ExportConfig, export
 from featherweight.predict import load
@@ -13,7 +13,6 @@ from featherweight.prune import prune
 from featherweight.quantize import QuantizeConfig, quantize, saved_quantize_config
 from featherweight.quantized import DynamicInt8Linear, WeightInt8Linear
 from featherweight.tokens import encode_texts
-from test_export import ARCHS, CHECK_TEXTS, EMBEDDINGS, TRAIN_TEXTS, students  # noqa: F401  (fixture)
 
 # Lengths from empty to 600 characters, so every short row of a batch carries a lot of padding.
 TEXTS = CHECK_TEXTS + make_sentences(12, seed=11)[0]

@@ -19,7 +19,7 @@ from featherweight.export.golden import read_golden
 from featherweight.export.reference_tokenizer import PortableTokenizer
 from featherweight.export.weights import int8_reference_model
 from featherweight.tokens import encode_texts
-from test_export import CHECK_TEXTS, students, torch_logits  # noqa: F401
+from conftest import CHECK_TEXTS, torch_logits
 
 pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                                  reason="no host C compiler (gcc) on PATH"),

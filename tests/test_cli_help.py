@@ -13,24 +13,10 @@ import pytest
 
 from featherweight.cli import build_parser, main
 from featherweight.cli_args import add_dataclass_arguments, field_comments, option_help
+from conftest import commands, options
 
 REPO = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"\s*\((default: .*|required)\)$")
-
-
-def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    """(command path, parser) of every command and analyze subcommand."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield (*path, name), sub
-                yield from commands(sub, (*path, name))
-
-
-def options(parser: argparse.ArgumentParser):
-    """The options and positionals of one parser, without -h and subcommand choosers."""
-    skipped = (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)
-    return [action for action in parser._actions if not isinstance(action, skipped)]
 
 
 def undescribed(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[str]:

@@ -5,10 +5,9 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from featherweight.cli import COMMANDS, SUBCOMMANDS, build_parser
-from test_cli_help import commands, options
+from conftest import commands, options
 
 HEAVY = ("torch", "transformers")
 # Runs featherweight.cli.main on argv (JSON in sys.argv[1]), then prints which heavy modules were imported.

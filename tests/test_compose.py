@@ -11,7 +11,7 @@ from featherweight.cli import main
 from featherweight.data import DataConfig, get_task, load_splits, read_task_file
 
 
-def _config(glue_dir, tmp_path, **overrides):
+def distill_run_config(glue_dir, tmp_path, **overrides):
     return ComposeConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
                          output=str(tmp_path / "composed.tsv"), **overrides)
 
@@ -49,7 +49,7 @@ def test_max_words_stops_adding_parts(tmp_path):
 
 def test_compose_writes_a_task_file_from_train_rows_only(glue_dir, tmp_path):
     """The output reads as an SST-2 file; its parts come from train less the held-out slice; a rerun reuses it."""
-    config = _config(glue_dir, tmp_path, rows=30)
+    config = distill_run_config(glue_dir, tmp_path, rows=30)
     summary = compose(config)
     data = read_task_file(summary["output"], get_task("sst-2"))
     assert len(data.texts_a) == 30 == summary["rows"]

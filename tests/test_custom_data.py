@@ -9,52 +9,7 @@ import numpy as np
 import pytest
 
 from featherweight.data import DataConfig, DataError, TaskSpec, get_task, load_splits, read_task_file, task_from_record
-
-TOPICS = {"sport": ["goal", "match", "team"], "music": ["song", "band", "album"],
-          "food": ["pizza", "bread", "soup"], "tech": ["laptop", "phone", "code"]}
-FILLER = ["the", "new", "a", "great", "about", "today"]
-
-
-def topic_rows(n: int, seed: int) -> list[dict]:
-    """Seeded one-topic sentences: {"text", "topic"} rows of the four TOPICS."""
-    rng = np.random.default_rng(seed)
-    names = sorted(TOPICS)
-    rows = []
-    for i in range(n):
-        topic = names[i % len(names)]
-        words = list(rng.choice(FILLER, size=3)) + list(rng.choice(TOPICS[topic], size=2))
-        rng.shuffle(words)
-        rows.append({"text": " ".join(words), "topic": topic})
-    return rows
-
-
-def write_rows(path, rows: list[dict]):
-    """Write rows as the format of `path`'s extension (.tsv, .csv, .jsonl, .parquet)."""
-    import csv
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    columns = list(rows[0])
-    if path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    elif path.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.Table.from_pylist(rows), path)
-    elif path.suffix == ".csv":
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        lines = ["\t".join(columns)] + ["\t".join(str(row[c]) for c in columns) for row in rows]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def custom(train, dev=None, **options) -> DataConfig:
-    options.setdefault("label_column", "topic")
-    return DataConfig(train_file=str(train), dev_file=None if dev is None else str(dev), **options)
+from conftest import TOPICS, custom, topic_rows, write_rows
 
 
 @pytest.mark.parametrize("suffix", [".tsv", ".csv", ".jsonl", ".parquet"])

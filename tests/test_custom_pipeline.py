@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_tiny_bert, spy_on_finetune
+from conftest import TOPICS, TOPIC_FILLER, build_tiny_bert, custom, spy_on_finetune, topic_rows, write_rows
 from featherweight.cli import main
-from test_custom_data import FILLER, TOPICS, custom, topic_rows, write_rows
 
 NAMES = sorted(TOPICS)
 SMALL = ["--embedding-dim", "16", "--hidden-dim", "16", "--classifier-dim", "16", "--batch-size", "16",
@@ -29,7 +28,7 @@ def topic_teacher(tmp_path_factory, topics) -> Path:
     """The tiny BERT with four outputs, fine-tuned through finetune() on the topic files."""
     from featherweight.finetune import FinetuneConfig, finetune
 
-    words = tuple(word for group in TOPICS.values() for word in group) + tuple(FILLER)
+    words = tuple(word for group in TOPICS.values() for word in group) + tuple(TOPIC_FILLER)
     tiny = build_tiny_bert(tmp_path_factory.mktemp("bert4"), num_labels=4, extra_words=words)
     config = FinetuneConfig(data=custom(topics / "train.tsv", topics / "dev.tsv", text_column="text",
                                         heldout_fraction=0.1),

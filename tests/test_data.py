@@ -1,7 +1,6 @@
 """GLUE reading, validation errors, the held-out split and the download fallback."""
 from __future__ import annotations
 
-import functools
 import http.server
 import io
 import threading

@@ -45,7 +45,7 @@ def test_glue_dir_with_byte_order_marks_loads_its_splits(glue_dir, tmp_path):
 def test_augment_input_file_with_a_byte_order_mark_augments_like_one_without(glue_dir, tmp_path):
     """`augment --input-file` of a BOM file writes the same rows, under a header without the mark."""
     from featherweight.augment import AugmentConfig, augment
-    from test_augment import build_tiny_glove
+    from conftest import build_tiny_glove
 
     glove = build_tiny_glove(tmp_path / "glove")
     source = write_tsv(tmp_path / "plain.tsv", ["sentence", "label"],

@@ -22,7 +22,7 @@ from featherweight.tokens import encode_data
 FAST = dict(hidden_dim=16, classifier_dim=16, batch_size=16, epochs=2, progress=False)
 
 
-def _config(glue_dir, teacher, tmp_path, **overrides) -> DistillConfig:
+def distill_run_config(glue_dir, teacher, tmp_path, **overrides) -> DistillConfig:
     settings = dict(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
                     teacher=str(teacher), work_dir=str(tmp_path / "work"), embedding_dim=16,
                     bpe_cache=str(tmp_path / "no-bpemb"), **FAST)
@@ -66,7 +66,7 @@ def test_thesis_presets_apply_unless_overridden():
 def test_student_learns_from_the_teacher(arch, glue_dir, finetuned_teacher, tmp_path):
     """Each student distils the toy sentiment task to high dev accuracy."""
     lr = {"bilstm": 1e-2, "rnn": 1e-2, "ffn": 3e-2}[arch]
-    summary = distill(_config(glue_dir, finetuned_teacher, tmp_path, student_arch=arch, epochs=8,
+    summary = distill(distill_run_config(glue_dir, finetuned_teacher, tmp_path, student_arch=arch, epochs=8,
                               optimizer="adam", learning_rate=lr, embedding_type="hash"))
     assert summary["dev_accuracy"] >= 0.85, summary
 
@@ -75,7 +75,7 @@ def test_student_learns_from_the_teacher(arch, glue_dir, finetuned_teacher, tmp_
 @pytest.mark.parametrize("arch", ["bilstm", "rnn", "ffn"])
 def test_saved_student_reloads_to_identical_predictions(arch, embedding, glue_dir, finetuned_teacher, tmp_path):
     """A saved student loads back and predicts exactly the same logits, for every arch and embedding."""
-    config = _config(glue_dir, finetuned_teacher, tmp_path, student_arch=arch, embedding_type=embedding, epochs=1)
+    config = distill_run_config(glue_dir, finetuned_teacher, tmp_path, student_arch=arch, embedding_type=embedding, epochs=1)
     summary = distill(config)
     student = load_student(summary["output_dir"])
     dev = load_splits(config.data)["dev"]
@@ -88,7 +88,7 @@ def test_saved_student_reloads_to_identical_predictions(arch, embedding, glue_di
 
 def test_student_predicts_the_same_in_a_fresh_process(glue_dir, finetuned_teacher, tmp_path):
     """A student loaded in another Python process (other hash seed) gives the same logits."""
-    summary = distill(_config(glue_dir, finetuned_teacher, tmp_path, embedding_type="hash", epochs=1))
+    summary = distill(distill_run_config(glue_dir, finetuned_teacher, tmp_path, embedding_type="hash", epochs=1))
     dev = load_splits(DataConfig(task="sst-2", glue_dir=str(glue_dir)))["dev"]
     here = predict_data(load_student(summary["output_dir"]), dev)
     script = (f"import numpy as np; from featherweight.artifact import load_student, predict_data; "
@@ -129,7 +129,7 @@ def test_best_model_is_the_best_heldout_epoch_not_the_last(glue_dir, tmp_path, m
 
     monkeypatch.setattr(module, "split_metrics", lambda *args: {"accuracy": next(scores)})
     monkeypatch.setattr(module, "predict_encoded", snapshot_predict)
-    config = _config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=3, patience=5)
+    config = distill_run_config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=3, patience=5)
     model, (history, best_state, best_score, _) = _train_tiny_student(config)
     assert best_score == 0.9 and [h["heldout_accuracy"] for h in history] == [0.9, 0.5, 0.4]
     assert all(torch.equal(best_state[k], snapshots[0][k]) for k in best_state)
@@ -147,7 +147,7 @@ def test_equal_heldout_accuracy_with_a_falling_loss_is_not_stale(glue_dir, tmp_p
     monkeypatch.setattr(module.F, "cross_entropy",
                         lambda logits, labels, *a, **k: torch.tensor(next(losses)) if logits.dim() == 2 and
                         not logits.requires_grad else real_ce(logits, labels, *a, **k))
-    config = _config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=6, patience=2)
+    config = distill_run_config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=6, patience=2)
     _, (history, _, best_score, _) = _train_tiny_student(config)
     # epochs 1-3 improve the loss (patience resets); 4 and 5 are worse than 3: stopped after epoch 5
     assert [h["heldout_loss"] for h in history] == pytest.approx([0.9, 0.8, 0.7, 0.75, 0.76]) and best_score == 0.6
@@ -162,7 +162,7 @@ def test_pair_tasks_distil_with_the_pair_classifier(task, glue_dir, tmp_path, ti
     data = DataConfig(task=task, glue_dir=str(glue_dir), heldout_fraction=0.1)
     teacher = build_tiny_bert(tmp_path / "bert", num_labels=get_task(task).num_labels)
     finetune(FinetuneConfig(data=data, teacher=str(teacher), output_dir=str(tmp_path / "t"), epochs=1, progress=False))
-    summary = distill(_config(glue_dir, tmp_path / "t" / "best", tmp_path, data=data, student_arch="rnn"))
+    summary = distill(distill_run_config(glue_dir, tmp_path / "t" / "best", tmp_path, data=data, student_arch="rnn"))
     student = load_student(summary["output_dir"])
     assert student.meta["pair"] and student.model.classifier is not None
     expected = {"qqp": {"dev_accuracy", "dev_f1"}, "mnli": {"dev_matched_accuracy"}}[task]
@@ -171,7 +171,7 @@ def test_pair_tasks_distil_with_the_pair_classifier(task, glue_dir, tmp_path, ti
 
 def test_alpha_one_trains_without_a_teacher(glue_dir, tmp_path):
     """alpha = 1 is plain supervised training and needs no teacher at all."""
-    summary = distill(_config(glue_dir, tmp_path / "no-teacher", tmp_path, alpha=1.0))
+    summary = distill(distill_run_config(glue_dir, tmp_path / "no-teacher", tmp_path, alpha=1.0))
     assert load_student(summary["output_dir"]).meta["teacher"] is None
 
 
@@ -190,7 +190,7 @@ def test_augmented_rows_are_labelled_by_the_teacher(glue_dir, finetuned_teacher,
 
     module._train = spy
     try:
-        distill(_config(glue_dir, finetuned_teacher, tmp_path, augmented_file=str(augmented), epochs=1))
+        distill(distill_run_config(glue_dir, finetuned_teacher, tmp_path, augmented_file=str(augmented), epochs=1))
     finally:
         module._train = real_train
     assert seen["rows"] == 180 + 40
@@ -216,7 +216,7 @@ def test_composed_and_augmented_rows_both_join_training(glue_dir, finetuned_teac
 
     module._train = spy
     try:
-        distill(_config(glue_dir, finetuned_teacher, tmp_path, augmented_file=str(augmented),
+        distill(distill_run_config(glue_dir, finetuned_teacher, tmp_path, augmented_file=str(augmented),
                         composed_file=composed, epochs=1))
     finally:
         module._train = real_train
@@ -225,7 +225,7 @@ def test_composed_and_augmented_rows_both_join_training(glue_dir, finetuned_teac
 
 def test_token_ids_are_cached_on_disk(glue_dir, tmp_path):
     """Encoding the same split with the same tokenizer twice reads the cache the first call wrote."""
-    config = _config(glue_dir, tmp_path, tmp_path)
+    config = distill_run_config(glue_dir, tmp_path, tmp_path)
     from featherweight.distill import fit_student_tokenizer
 
     tokenizer = fit_student_tokenizer(config, ["x"])
@@ -265,7 +265,7 @@ def test_missing_teacher_is_a_clear_error(tmp_path, glue_dir):
 
 def test_evaluate_refuses_a_student_of_another_task(glue_dir, tmp_path):
     """Scoring an SST-2 student on QQP is refused with the task it was trained for."""
-    summary = distill(_config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=1))
+    summary = distill(distill_run_config(glue_dir, tmp_path, tmp_path, alpha=1.0, epochs=1))
     with pytest.raises(ValueError, match="is a sst-2 student"):
         evaluate(EvaluateConfig(model=summary["output_dir"], data=DataConfig(task="qqp", glue_dir=str(glue_dir)),
                                 progress=False))
@@ -295,9 +295,9 @@ def test_a_folder_of_saved_soft_targets_replaces_the_teacher_for_every_file(glue
     sentences, _ = make_sentences(40, seed=11)
     augmented = write_tsv(tmp_path / "aug.tsv", ["sentence", "label"], [[s, 0] for s in sentences])
     folder = saved_soft_targets_folder(finetuned_teacher, tmp_path / "saved", [glue_dir / "SST-2" / "train.tsv", augmented])
-    with_teacher = distill(_config(glue_dir, finetuned_teacher, tmp_path / "a", augmented_file=str(augmented),
+    with_teacher = distill(distill_run_config(glue_dir, finetuned_teacher, tmp_path / "a", augmented_file=str(augmented),
                                    epochs=1))
-    saved = distill(_config(glue_dir, tmp_path / "no-teacher", tmp_path / "b", augmented_file=str(augmented),
+    saved = distill(distill_run_config(glue_dir, tmp_path / "no-teacher", tmp_path / "b", augmented_file=str(augmented),
                             soft_targets=str(folder), epochs=1))
     assert saved["heldout_accuracy"] == with_teacher["heldout_accuracy"]  # the very same logits
     meta = load_student(saved["output_dir"]).meta
@@ -312,5 +312,5 @@ def test_a_folder_without_a_file_s_soft_targets_and_no_teacher_is_a_clear_error(
     augmented = write_tsv(tmp_path / "aug.tsv", ["sentence", "label"], [[s, 0] for s in sentences])
     folder = saved_soft_targets_folder(finetuned_teacher, tmp_path / "saved", [glue_dir / "SST-2" / "train.tsv"])
     with pytest.raises(FileNotFoundError, match=r"holds no soft targets made from .*aug\.tsv"):
-        distill(_config(glue_dir, tmp_path / "no-teacher", tmp_path, augmented_file=str(augmented),
+        distill(distill_run_config(glue_dir, tmp_path / "no-teacher", tmp_path, augmented_file=str(augmented),
                         soft_targets=str(folder), epochs=1))

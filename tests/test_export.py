@@ -1,98 +1,24 @@
 """ONNX export of students: fp32 parity with PyTorch for every arch and embedding, int8 graphs, the export directory.
 
-Also home of `make_student`, the tiny untrained students every export test builds in code (parity
-does not need training: the exports must compute what the PyTorch model computes, whatever it is).
+The tiny untrained students come from conftest's `make_student` (parity does not need training: the exports
+must compute what the PyTorch model computes, whatever it is).
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import make_sentences
-from featherweight.artifact import load_student, save_student
-from featherweight.data import DataConfig, get_task, load_splits
+from conftest import ARCHS, CHECK_TEXTS, EMBEDDINGS, make_quantized, padded, torch_logits
+from featherweight.artifact import load_student
+from featherweight.data import DataConfig, load_splits
 from featherweight.export import ExportConfig, export
 from featherweight.export.golden import GOLDEN_SENTENCES
 from featherweight.export.runtime import ort_logits, ort_session
 from featherweight.export.weights import int8_reference_model
-from featherweight.tokens import encode_texts
-
-ARCHS = ("bilstm", "rnn", "ffn")
-EMBEDDINGS = ("hash", "char", "bpe")
-TRAIN_TEXTS = make_sentences(200, seed=1)[0] + [
-    "it's a 10/10 film, isn't it?", "Hello World!!! (really)", "Café naïve — “quoted” … ﬁne, 42 times."]
-# Varied lengths and padding: empty, one token, long (600 characters; the golden sentences and
-# test_ngrams_long_text.py cover truncation at max_length), odd characters.
-CHECK_TEXTS = make_sentences(12, seed=5)[0] + ["", "good", "a " * 300, "It's NOT bad -- 3.5/5, ok?", "Ångström ﬁne"]
-
-
-def make_student(directory, arch: str, embedding: str, *, pair: bool = False, pooling: str | None = None,
-                 glue_dir=None, dim: int = 8, seed: int = 0, **tokenizer_options) -> Path:
-    """Save a tiny untrained student (hidden 6, classifier 5) with a real tokenizer; returns its directory.
-
-    `tokenizer_options` go to fit_tokenizer (e.g. word_ngrams=2, max_length=64).
-    """
-    from featherweight.embeddings import build_embedding, fit_tokenizer
-    from featherweight.students import build_student, student_preset
-
-    torch.manual_seed(seed)
-    options = {"hash": {"num_buckets": 200}, "char": {}, "bpe": {"download": False}}[embedding] | tokenizer_options
-    tokenizer = fit_tokenizer(embedding, TRAIN_TEXTS, dim=dim, seed=seed, cache_dir=str(Path(directory) / "no-bpemb"),
-                              **options)
-    overrides = {"classifier_dim": 5, **({"pooling": pooling} if pooling else {})}
-    if arch != "ffn":
-        overrides["hidden_dim"] = 6
-    config = student_preset(arch, pair, **overrides)
-    task = get_task("qqp" if pair else "sst-2")
-    model = build_student(config, build_embedding(tokenizer, dim), task.num_labels, pair).eval()
-    meta = {"task": task.name, "label_names": list(task.label_names), "pair": pair, "num_labels": task.num_labels,
-            "student": config.to_dict(), "embedding": {"type": embedding, "dim": dim}, "variant": "distilled"}
-    if glue_dir is not None:
-        meta["distill_config"] = {"data": {"task": task.name, "glue_dir": str(glue_dir), "heldout_fraction": 0.1}}
-    out = Path(directory) / "student"
-    save_student(out, model, tokenizer, meta)
-    return out
-
-
-def make_quantized(student_dir) -> Path:
-    """Quantize a saved student with featherweight.quantize's defaults and save it beside, as the pipeline does."""
-    from featherweight.quantize import QuantizeConfig, quantize
-
-    student, config = load_student(student_dir), QuantizeConfig()
-    out = Path(str(student_dir) + "-quantized")
-    save_student(out, quantize(student.model, config), student.tokenizer,
-                 {**student.meta, "variant": "quantized", "quantization": config.to_dict()})
-    return out
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def students(tmp_path_factory):
-    """Memoised make_student: students(arch, embedding, **options) -> artifact directory."""
-    made = {}
-
-    def get(arch, embedding, **options):
-        key = (arch, embedding, tuple(sorted(options.items())))
-        if key not in made:
-            made[key] = make_student(tmp_path_factory.mktemp(f"{arch}-{embedding}"), arch, embedding, **options)
-        return made[key]
-
-    return get
-
-
-def padded(student, texts) -> np.ndarray:
-    return encode_texts(student.tokenizer, texts).batch(np.arange(len(texts))).numpy()
-
-
-def torch_logits(model, *inputs) -> np.ndarray:
-    with torch.no_grad():
-        return model(*(torch.from_numpy(a) for a in inputs)).numpy()
 
 
 @pytest.mark.parametrize("embedding", EMBEDDINGS)

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import build_tiny_bert, load_bench
-from test_export import make_student
+from conftest import build_tiny_bert, load_bench, make_student
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,10 +14,8 @@ from featherweight.export import c_build
 from featherweight.export.golden import read_golden
 from featherweight.export.weights import int8_reference_model
 from featherweight.tokens import encode_texts
-from test_export import (CHECK_TEXTS, make_quantized, make_student, students,  # noqa: F401
-                         torch_logits)
+from conftest import CHECK_TEXTS, C_LOGIT_ATOL, make_quantized, make_student, torch_logits
 
-C_LOGIT_ATOL = 1e-4  # the stated tolerance: C float32 sums in another order than PyTorch's kernels
 MIN_AGREEMENT = 0.995  # issue 7: the same label on at least 99.5% of dev sentences
 
 pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,

@@ -19,7 +19,7 @@ from featherweight.export.runtime import ort_session
 from featherweight.export.weights import int8_reference_model
 from featherweight.predict import load
 from featherweight.tokens import encode_texts
-from test_export import CHECK_TEXTS, TRAIN_TEXTS, torch_logits
+from conftest import CHECK_TEXTS, TRAIN_TEXTS, torch_logits
 
 NAMES = ["abbreviation", "entity", "human being", "numeric value ??!"]  # ??! is a C trigraph unless escaped
 ENUM = ["FW_LABEL_ABBREVIATION", "FW_LABEL_ENTITY", "FW_LABEL_HUMAN_BEING", "FW_LABEL_NUMERIC_VALUE"]

@@ -116,11 +116,11 @@ def test_compress_run_records_keep_per_class_tables_as_one_column(tmp_path):
     """A recorded run's dev_per_class becomes one record column, not one column per class and score."""
     from featherweight.results import run_records
 
-    from test_results import _config, _write_run
+    from conftest import distill_run_config, write_sacred_run
 
     table = per_class([0, 1, 1], [0, 1, 0], ("x", "y"))
     summary = {"name": "toy", "output_dir": "/a", "dev_accuracy": 0.7, "dev_macro_f1": 0.6, "dev_per_class": table}
-    record, = run_records(_write_run(tmp_path, 1, "compress", _config(1), summary))
+    record, = run_records(write_sacred_run(tmp_path, 1, "compress", distill_run_config(1), summary))
     assert record["dev_macro_f1"] == 0.6 and record["dev_per_class"] == table
     assert not any(key.startswith("dev_per_class.") for key in record)
 

@@ -8,10 +8,9 @@ import shutil
 
 import pytest
 
-from conftest import build_tiny_bert, cli_error
+from conftest import build_tiny_bert, cli_error, make_student
 from featherweight.cli import main
 from featherweight.export import ExportConfig, export
-from test_export import make_student
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

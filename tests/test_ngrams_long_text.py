@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FILLER, NEGATIVE, POSITIVE
+from conftest import CHECK_TEXTS, C_LOGIT_ATOL, FILLER, NEGATIVE, POSITIVE, padded, torch_logits
 from featherweight.artifact import load_student
 from featherweight.embeddings import fit_tokenizer, token_hash
 from featherweight.export import ExportConfig, c_build, export
@@ -20,8 +20,6 @@ from featherweight.export.golden import GOLDEN_SENTENCES
 from featherweight.export.reference_tokenizer import PortableTokenizer
 from featherweight.export.weights import int8_reference_model
 from featherweight.predict import load
-from test_export import CHECK_TEXTS, padded, students, torch_logits  # noqa: F401  (students: a fixture)
-from test_export_c import C_LOGIT_ATOL
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                                reason="no host C compiler (gcc) on PATH")
@@ -99,7 +97,7 @@ TOKENIZER_OPTIONS = {
 @pytest.mark.parametrize("name", sorted(TOKENIZER_OPTIONS))
 def test_training_portable_and_c_tokenizers_give_the_same_ids(name, tmp_path):
     """On golden, odd, empty, one-word and over-long texts the three tokenizers agree id for id."""
-    from test_export import make_student
+    from conftest import make_student
 
     directory = make_student(tmp_path / "s", "ffn", "hash", **TOKENIZER_OPTIONS[name])
     exe = exported_c(directory, tmp_path)

@@ -12,7 +12,7 @@ from featherweight.export import ExportConfig, c_build, export
 from featherweight.export.reference_tokenizer import PortableTokenizer, decode_runs
 from featherweight.export.tokenizer_port import (HANGUL_SYLLABLES, _changed, _folded, _known_characters,
                                                  _normalisation, _sentencepiece_charsmap, build_port, encode_runs)
-from test_export import TRAIN_TEXTS, make_student
+from conftest import TRAIN_TEXTS, make_student
 
 OPTIONS = {"hash": {"num_buckets": 200}, "char": {}, "bpe": {"download": False}}
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,

@@ -14,7 +14,7 @@ from featherweight.export import ExportConfig, export
 from featherweight.export.weights import int8_reference_model
 from featherweight.predict import PredictConfig, load, predict
 from featherweight.tokens import encode_texts
-from test_export import CHECK_TEXTS, students, torch_logits  # noqa: F401  (fixtures)
+from conftest import CHECK_TEXTS, torch_logits
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,11 +8,10 @@ import sys
 
 import pytest
 
-from conftest import cli_error
+from conftest import cli_error, make_student
 from featherweight.cli import main
 from featherweight.export import ExportConfig, export
 from featherweight.predict import PredictConfig
-from test_export import make_student
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -108,9 +108,9 @@ def test_gradual_masks_stay_zero_through_optimizer_steps(tmp_path):
     model.train()
     pruner = GradualPruner(model, PruneConfig(gradual_every=1), total_steps=20, embedding_type="char")
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1, weight_decay=0.1)
-    from test_quantize import _encoded
+    from conftest import padded_ids
 
-    ids = _encoded(tokenizer, ["a very good film", "bad"])
+    ids = padded_ids(tokenizer, ["a very good film", "bad"])
     lstm = model.encoder.rnn
     previous = torch.ones_like(lstm.weight_hh_l0_mask)
     for step in range(1, 21):

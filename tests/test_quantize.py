@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_TEXTS, tiny_student
+from conftest import TINY_TEXTS, padded_ids, tiny_student
 from featherweight.artifact import load_student, predict_data, predict_encoded, save_student
 from featherweight.cli import main
 from featherweight.data import DataConfig, load_splits
@@ -26,13 +26,6 @@ TEXTS = TINY_TEXTS
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _encoded(tokenizer, texts):
-    """Model inputs for `texts`, right padded, in one batch."""
-    from featherweight.embeddings import pad_batch
-
-    return torch.from_numpy(pad_batch([tokenizer.encode(t) for t in texts])).long()
 
 
 @pytest.mark.parametrize("pooling", ["last", "max", "mean"])
@@ -81,11 +74,11 @@ def test_int8_recurrent_encoders_compute_the_float_encoder_with_int8_weights_wha
     reference = int8_reference_model(loaded)
     texts = TEXTS[:12]
     with torch.no_grad():
-        together = quantized.features(_encoded(tokenizer, texts))  # (B, 2H) pooled states
-        alone = torch.cat([quantized.features(_encoded(tokenizer, [text])) for text in texts])
-        assert torch.allclose(together, reference.features(_encoded(tokenizer, texts)), atol=1e-6, rtol=0)
-        assert not torch.allclose(together, model.features(_encoded(tokenizer, texts)), atol=1e-6)  # int8 weights
-        assert torch.allclose(loaded.model(_encoded(tokenizer, texts)), reference(_encoded(tokenizer, texts)),
+        together = quantized.features(padded_ids(tokenizer, texts))  # (B, 2H) pooled states
+        alone = torch.cat([quantized.features(padded_ids(tokenizer, [text])) for text in texts])
+        assert torch.allclose(together, reference.features(padded_ids(tokenizer, texts)), atol=1e-6, rtol=0)
+        assert not torch.allclose(together, model.features(padded_ids(tokenizer, texts)), atol=1e-6)  # int8 weights
+        assert torch.allclose(loaded.model(padded_ids(tokenizer, texts)), reference(padded_ids(tokenizer, texts)),
                               atol=1e-5, rtol=0)
     assert torch.allclose(together, alone, atol=1e-6, rtol=0)
 
@@ -99,7 +92,7 @@ def test_dynamic_int8_recurrent_steps_remain_available(tmp_path, arch, setting):
     dynamic = quantize(model, QuantizeConfig(**{setting: "dynamic-int8"}))
     part = dynamic.encoder.rnn if arch == "bilstm" else dynamic.encoder.forward_ih
     assert isinstance(part, DynamicInt8LSTM if arch == "bilstm" else DynamicInt8Linear)
-    ids = _encoded(tokenizer, TEXTS[:8])
+    ids = padded_ids(tokenizer, TEXTS[:8])
     with torch.no_grad():
         assert not torch.allclose(dynamic.features(ids), quantize(model).features(ids), atol=1e-7)
 
@@ -118,7 +111,7 @@ def test_artifacts_saved_before_the_activations_settings_reload_with_dynamic_ste
     loaded = load_student(tmp_path / "old")
     part = loaded.model.encoder.rnn if arch == "bilstm" else loaded.model.encoder.backward_ih
     assert isinstance(part, DynamicInt8LSTM if arch == "bilstm" else DynamicInt8Linear)
-    ids = _encoded(tokenizer, TEXTS[:8])
+    ids = padded_ids(tokenizer, TEXTS[:8])
     with torch.no_grad():
         assert torch.equal(loaded.model(ids), quantize(model, config)(ids))
 
@@ -148,7 +141,7 @@ def test_int8_weights_come_back_under_the_float_students_names(arch, setting, tm
     from featherweight.quantize import Int8Weight, int8_weights
 
     model, tokenizer, _ = tiny_student(arch, "hash", tmp_path)
-    calibration = [(_encoded(tokenizer, TEXTS[:8]),)]
+    calibration = [(padded_ids(tokenizer, TEXTS[:8]),)]
     weights = int8_weights(quantize(model, QuantizeConfig(classifier_quantization=setting), calibration))
     state = model.state_dict()
     assert set(weights) == set(state)

@@ -1,11 +1,10 @@
 """Results store: records from sacred runs, JSON Lines / CSV tables, seed aggregation, `analyze results`."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
+from conftest import distill_run_config, write_sacred_run
 from featherweight.distill import DistillConfig
 from featherweight.results import (AnalyzeResultsConfig, aggregate, analyze_results, append_records, collect,
                                    config_id, read_table, setting_id, write_table)
@@ -26,32 +25,13 @@ def _summary(seed: int, accuracy: float, variants: bool = True) -> dict:
     return summary
 
 
-def _write_run(runs: Path, run_id: int, command: str, config: dict, result: dict, status="COMPLETED",
-               started="2024-01-01T00:00:00") -> Path:
-    """A run directory in the layout sacred's FileStorageObserver writes."""
-    directory = runs / str(run_id)
-    directory.mkdir(parents=True)
-    (directory / "config.json").write_text(json.dumps(config))
-    (directory / "run.json").write_text(json.dumps({
-        "experiment": {"name": command}, "status": status, "result": result, "start_time": started,
-        "stop_time": started, "host": {"hostname": "box"}}))
-    (directory / "info.json").write_text(json.dumps({"versions": {"torch": "2.13.0"}}))
-    return directory
-
-
-def _config(seed: int, **overrides) -> dict:
-    config = json.loads(json.dumps(__import__("dataclasses").asdict(
-        DistillConfig(student_arch="ffn", embedding_type="hash", embedding_dim=25, seed=seed, **overrides)),
-        default=str))
-    return {**config, "compression_actions": ["distill", "quantize"]}
-
-
 def test_a_non_default_pooling_is_part_of_the_students_name(tmp_path):
     """Two settings that differ only in pooling get different names, so they never share a row or a label."""
     from featherweight.analysis.reference import student_label
 
     for number, pooling in enumerate((None, "mean", "max"), 1):
-        _write_run(tmp_path, number, "compress", _config(1, pooling=pooling), _summary(1, 0.8, variants=False))
+        write_sacred_run(tmp_path, number, "compress", distill_run_config(1, pooling=pooling),
+                         _summary(1, 0.8, variants=False))
     assert [record["name"] for record in collect(tmp_path)] == ["FFN Hash25", "FFN Hash25",
                                                                 "FFN Hash25 (max pooling)"]
     assert student_label("rnn", "char", 100, None, "last") == "RNN Char100"
@@ -80,9 +60,9 @@ def test_collect_reads_runs_that_record_run_wrote(tmp_path):
 
 def test_failed_runs_and_other_commands_are_left_out(tmp_path):
     """Only completed compress and evaluate runs become records."""
-    _write_run(tmp_path, 1, "compress", _config(1), _summary(1, 0.8), status="FAILED")
-    _write_run(tmp_path, 2, "analyze", {}, {"students": []})
-    _write_run(tmp_path, 3, "compress", _config(1), _summary(1, 0.8, variants=False))
+    write_sacred_run(tmp_path, 1, "compress", distill_run_config(1), _summary(1, 0.8), status="FAILED")
+    write_sacred_run(tmp_path, 2, "analyze", {}, {"students": []})
+    write_sacred_run(tmp_path, 3, "compress", distill_run_config(1), _summary(1, 0.8, variants=False))
     (tmp_path / "_sources").mkdir()
     records = collect(tmp_path)
     assert [(record["run_id"], record["variant"]) for record in records] == [("3", "distilled")]
@@ -96,9 +76,10 @@ def test_a_run_without_sizes_is_measured_from_its_artifact(tmp_path):
     artifact = tmp_path / "student"
     artifact.mkdir()
     save_file({"w": np.zeros((10, 10), dtype=np.float32)}, str(artifact / "model.safetensors"))
-    _write_run(tmp_path / "runs", 1, "compress", _config(1), {**_summary(1, 0.8, variants=False),
+    write_sacred_run(tmp_path / "runs", 1, "compress", distill_run_config(1), {**_summary(1, 0.8, variants=False),
                                                               "output_dir": str(artifact)})
-    _write_run(tmp_path / "runs", 2, "compress", _config(2), _summary(2, 0.8, variants=False))  # artifact gone
+    write_sacred_run(tmp_path / "runs", 2, "compress", distill_run_config(2),
+                     _summary(2, 0.8, variants=False))  # its artifact is gone
     measured, gone = collect(tmp_path / "runs")
     assert measured["gzip_bytes"] > 0 and measured["params"] == 100 and measured["nonzero_params"] == 0
     assert "gzip_bytes" not in gone
@@ -107,7 +88,7 @@ def test_a_run_without_sizes_is_measured_from_its_artifact(tmp_path):
 def test_evaluate_runs_are_records_of_the_evaluated_model(tmp_path):
     """An evaluate run gives one record with the model as artifact and the scores it printed."""
     config = {"model": str(tmp_path / "teacher"), "data": {"task": "sst-2"}, "batch_size": 128}
-    _write_run(tmp_path / "runs", 1, "evaluate", config, {"model": config["model"], "task": "sst-2",
+    write_sacred_run(tmp_path / "runs", 1, "evaluate", config, {"model": config["model"], "task": "sst-2",
                                                           "dev_accuracy": 0.91})
     [record] = collect(tmp_path / "runs")
     assert record["command"] == "evaluate" and record["dev_accuracy"] == 0.91
@@ -139,7 +120,7 @@ def test_table_suffix_must_be_jsonl_or_csv(tmp_path):
 def test_aggregate_gives_mean_sd_and_n_over_seeds(tmp_path):
     """The seeds of one setting and variant reduce to one row with mean, sample sd, n and the seeds."""
     for run_id, (seed, accuracy) in enumerate([(1, 0.80), (2, 0.84), (3, 0.82)], 1):
-        _write_run(tmp_path, run_id, "compress", _config(seed), _summary(seed, accuracy))
+        write_sacred_run(tmp_path, run_id, "compress", distill_run_config(seed), _summary(seed, accuracy))
     rows = {row["variant"]: row for row in aggregate(collect(tmp_path))}
     assert set(rows) == {"distilled", "quantized"}
     distilled = rows["distilled"]
@@ -152,16 +133,16 @@ def test_aggregate_gives_mean_sd_and_n_over_seeds(tmp_path):
 
 def test_aggregate_keeps_settings_apart_and_counts_a_rerun_once(tmp_path):
     """Different settings are different groups; a rerun of one config counts once, with its latest result."""
-    _write_run(tmp_path, 1, "compress", _config(1), _summary(1, 0.70), started="2024-01-01T00:00:00")
-    _write_run(tmp_path, 2, "compress", _config(1), _summary(1, 0.80), started="2024-01-02T00:00:00")
-    _write_run(tmp_path, 3, "compress", _config(1, epochs=2), _summary(1, 0.60))
+    write_sacred_run(tmp_path, 1, "compress", distill_run_config(1), _summary(1, 0.70), started="2024-01-01T00:00:00")
+    write_sacred_run(tmp_path, 2, "compress", distill_run_config(1), _summary(1, 0.80), started="2024-01-02T00:00:00")
+    write_sacred_run(tmp_path, 3, "compress", distill_run_config(1, epochs=2), _summary(1, 0.60))
     rows = [row for row in aggregate(collect(tmp_path)) if row["variant"] == "distilled"]
     assert sorted((row["n"], row["dev_accuracy_mean"]) for row in rows) == [(1, 0.6), (1, 0.8)]
 
 
 def test_aggregate_by_an_unknown_column_lists_the_columns(tmp_path):
     """Grouping by a column no record has is an error listing the columns there are."""
-    _write_run(tmp_path, 1, "compress", _config(1), _summary(1, 0.8))
+    write_sacred_run(tmp_path, 1, "compress", distill_run_config(1), _summary(1, 0.8))
     with pytest.raises(ValueError, match="Cannot group by \\['archh'\\].*'arch'"):
         aggregate(collect(tmp_path), by=("archh",))
 
@@ -178,7 +159,7 @@ def test_append_records_adds_only_new_records(tmp_path):
 def test_analyze_results_writes_records_and_aggregates(tmp_path):
     """`analyze results` writes every record and the per-setting table, and returns the groups."""
     for run_id, seed in enumerate([1, 2], 1):
-        _write_run(tmp_path / "runs", run_id, "compress", _config(seed), _summary(seed, 0.8))
+        write_sacred_run(tmp_path / "runs", run_id, "compress", distill_run_config(seed), _summary(seed, 0.8))
     result = analyze_results(AnalyzeResultsConfig(runs_dir=str(tmp_path / "runs"), output=str(tmp_path / "r.csv"),
                                                   aggregated=str(tmp_path / "a.jsonl")))
     assert result["records"] == 4 and len(result["groups"]) == 2

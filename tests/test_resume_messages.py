@@ -46,7 +46,7 @@ def test_resumed_soft_targets_say_how_many_shards_and_rows_are_done(tiny_bert, g
 def test_resumed_augment_says_how_many_shards_and_rows_are_done(glue_dir, tmp_path, monkeypatch, caplog):
     """A rerun after an interruption logs 'augment: resuming, 1 of 3 shards done (40 of 120 source rows)'."""
     import featherweight.augment.run as run
-    from test_augment import build_tiny_glove
+    from conftest import build_tiny_glove
 
     config = run.AugmentConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
                                output=str(tmp_path / "augmented.tsv"), glove_dir=str(build_tiny_glove(tmp_path / "g")),

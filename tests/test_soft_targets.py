@@ -13,7 +13,7 @@ from featherweight.soft_targets import SoftTargetConfig, soft_targets
 from featherweight.teacher import load_teacher, predict_logits
 
 
-def _config(teacher, data_file, tmp_path, **overrides) -> SoftTargetConfig:
+def distill_run_config(teacher, data_file, tmp_path, **overrides) -> SoftTargetConfig:
     return SoftTargetConfig(teacher=str(teacher), data_file=str(data_file), task="sst-2",
                             output=str(tmp_path / "targets.npz"), progress=False, **overrides)
 
@@ -21,7 +21,7 @@ def _config(teacher, data_file, tmp_path, **overrides) -> SoftTargetConfig:
 def test_soft_targets_equal_the_teachers_logits(finetuned_teacher, glue_dir, tmp_path):
     """The cached logits are the teacher's logits for every row, in file order, as float32."""
     path = glue_dir / "SST-2" / "dev.tsv"
-    targets = soft_targets(_config(finetuned_teacher, path, tmp_path, batch_size=7))
+    targets = soft_targets(distill_run_config(finetuned_teacher, path, tmp_path, batch_size=7))
     model, tokenizer, _ = load_teacher(str(finetuned_teacher), get_task("sst-2"))
     rows = [(line.split("\t")[0],) for line in path.read_text().splitlines()[1:]]
     expected = predict_logits(model, tokenizer, rows, bucketed=False, show_progress=False)
@@ -34,7 +34,7 @@ def test_soft_targets_equal_the_teachers_logits(finetuned_teacher, glue_dir, tmp
 
 def test_cache_hit_is_reused(finetuned_teacher, glue_dir, tmp_path, caplog):
     """A second call with the same teacher and file loads the cache instead of recomputing."""
-    config = _config(finetuned_teacher, glue_dir / "SST-2" / "dev.tsv", tmp_path)
+    config = distill_run_config(finetuned_teacher, glue_dir / "SST-2" / "dev.tsv", tmp_path)
     first = soft_targets(config)
     stamp = (tmp_path / "targets.npz").stat().st_mtime_ns
     with caplog.at_level("INFO"):
@@ -47,7 +47,7 @@ def test_cache_hit_is_reused(finetuned_teacher, glue_dir, tmp_path, caplog):
 def test_changed_data_makes_the_cache_stale(finetuned_teacher, glue_dir, tmp_path, caplog):
     """Editing the data file triggers a recomputation, logged as stale, never a silent reuse."""
     path = shutil.copy(glue_dir / "SST-2" / "dev.tsv", tmp_path / "dev.tsv")
-    config = _config(finetuned_teacher, path, tmp_path)
+    config = distill_run_config(finetuned_teacher, path, tmp_path)
     soft_targets(config)
     with open(path, "a") as handle:
         handle.write("good good film\t1\n")
@@ -59,7 +59,7 @@ def test_changed_data_makes_the_cache_stale(finetuned_teacher, glue_dir, tmp_pat
 def test_changed_teacher_makes_the_cache_stale(finetuned_teacher, glue_dir, tmp_path, caplog):
     """Changing the teacher's files triggers a recomputation."""
     teacher = shutil.copytree(finetuned_teacher, tmp_path / "teacher")
-    config = _config(teacher, glue_dir / "SST-2" / "dev.tsv", tmp_path)
+    config = distill_run_config(teacher, glue_dir / "SST-2" / "dev.tsv", tmp_path)
     soft_targets(config)
     info = json.loads((teacher / "featherweight_teacher.json").read_text())
     info["note"] = "edited"
@@ -72,7 +72,7 @@ def test_interrupted_run_resumes_from_finished_shards(finetuned_teacher, glue_di
     """Shards already written are not recomputed after an interruption."""
     import featherweight.soft_targets as module
 
-    config = _config(finetuned_teacher, glue_dir / "SST-2" / "train.tsv", tmp_path, shard_size=50)
+    config = distill_run_config(finetuned_teacher, glue_dir / "SST-2" / "train.tsv", tmp_path, shard_size=50)
     calls = []
     real = module.predict_logits
 
@@ -95,7 +95,7 @@ def test_interrupted_run_resumes_from_finished_shards(finetuned_teacher, glue_di
 
 def test_for_rows_aligns_a_subset_by_line(finetuned_teacher, glue_dir, tmp_path):
     """Logits of the train split (train minus held-out) line up with that split's rows."""
-    targets = soft_targets(_config(finetuned_teacher, glue_dir / "SST-2" / "train.tsv", tmp_path))
+    targets = soft_targets(distill_run_config(finetuned_teacher, glue_dir / "SST-2" / "train.tsv", tmp_path))
     splits = load_splits(DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1))
     heldout = splits["heldout"]
     assert np.array_equal(targets.for_rows(heldout), targets.logits[heldout.line_numbers - 2])
@@ -103,7 +103,7 @@ def test_for_rows_aligns_a_subset_by_line(finetuned_teacher, glue_dir, tmp_path)
 
 def test_for_rows_refuses_rows_it_has_not_seen(finetuned_teacher, glue_dir, tmp_path):
     """Asking for a line the soft targets do not cover is an error, not a misaligned array."""
-    targets = soft_targets(_config(finetuned_teacher, glue_dir / "SST-2" / "dev.tsv", tmp_path))
+    targets = soft_targets(distill_run_config(finetuned_teacher, glue_dir / "SST-2" / "dev.tsv", tmp_path))
     other = write_tsv(tmp_path / "long.tsv", ["sentence", "label"], [["good", 1]] * 100)
     from featherweight.data import read_task_file
     with pytest.raises(ValueError, match="have no row for line 62"):

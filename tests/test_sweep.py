@@ -7,15 +7,7 @@ import pytest
 
 from featherweight.results import collect, read_table
 from featherweight.sweep import SweepConfig, expand, load_grid, run_configs, sweep
-
-
-def tiny_grid(glue_dir, tmp_path, **overrides) -> dict:
-    """Two tiny FFN runs (seeds 1 and 2) without a teacher (alpha 1), distilled and quantized."""
-    grid = {"task": "sst-2", "glue_dir": str(glue_dir), "heldout_fraction": 0.1, "alpha": 1.0, "epochs": 1,
-            "arch": "ffn", "embedding": "char", "dim": 8, "classifier_dim": 8, "batch_size": 32,
-            "work_dir": str(tmp_path / "work"), "seeds": [1, 2], "variants": ["distilled", "quantized"]}
-    grid.update(overrides)
-    return grid
+from conftest import tiny_grid
 
 
 def test_grid_expands_to_the_product_of_its_axes_with_fixed_settings(tmp_path):

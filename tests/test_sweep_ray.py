@@ -9,7 +9,7 @@ import pytest
 from featherweight import sweep as sweep_module
 from featherweight.results import collect, config_id
 from featherweight.sweep import expand, run_configs
-from test_sweep import tiny_grid
+from conftest import tiny_grid
 
 
 class _Ref:

@@ -13,7 +13,7 @@ from featherweight.finetune import FinetuneConfig, finetune
 from featherweight.teacher import TEACHER_INFO, label_permutation, load_teacher, predict_logits
 
 
-def _config(glue_dir, teacher, out, **overrides) -> FinetuneConfig:
+def distill_run_config(glue_dir, teacher, out, **overrides) -> FinetuneConfig:
     settings = dict(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
                     teacher=str(teacher), output_dir=str(out), epochs=2, learning_rate=1e-3,
                     batch_size=16, progress=False)
@@ -33,7 +33,7 @@ def test_finetuned_tiny_teacher_learns_the_task(finetuned_teacher, glue_dir):
 
 def test_best_model_is_a_real_copy_chosen_on_heldout(tmp_path, glue_dir, tiny_bert):
     """The best directory holds its own weights, from the epoch with the best held-out score."""
-    config = _config(glue_dir, tiny_bert, tmp_path / "t", epochs=3)
+    config = distill_run_config(glue_dir, tiny_bert, tmp_path / "t", epochs=3)
     summary = finetune(config)
     heldout = [entry["heldout_accuracy"] for entry in summary["history"]]
     assert summary["best_epoch"] == int(np.argmax(heldout)) + 1
@@ -44,10 +44,10 @@ def test_best_model_is_a_real_copy_chosen_on_heldout(tmp_path, glue_dir, tiny_be
 
 def test_interrupted_finetuning_resumes_to_the_same_model(tmp_path, glue_dir, tiny_bert, monkeypatch):
     """A run stopped after a mid-epoch checkpoint resumes and ends with the uninterrupted run's weights."""
-    straight = _config(glue_dir, tiny_bert, tmp_path / "straight", checkpoint_every=4)
+    straight = distill_run_config(glue_dir, tiny_bert, tmp_path / "straight", checkpoint_every=4)
     finetune(straight)
 
-    resumed = _config(glue_dir, tiny_bert, tmp_path / "resumed", checkpoint_every=4)
+    resumed = distill_run_config(glue_dir, tiny_bert, tmp_path / "resumed", checkpoint_every=4)
     import featherweight.finetune as module
 
     calls = {"n": 0}
@@ -74,14 +74,14 @@ def test_interrupted_finetuning_resumes_to_the_same_model(tmp_path, glue_dir, ti
 
 def test_output_dir_with_other_settings_is_refused(tmp_path, glue_dir, tiny_bert):
     """Reusing an output directory with changed settings is an error naming what changed."""
-    finetune(_config(glue_dir, tiny_bert, tmp_path / "t", epochs=1))
+    finetune(distill_run_config(glue_dir, tiny_bert, tmp_path / "t", epochs=1))
     with pytest.raises(ValueError, match=r"other settings \(changed: \['learning_rate'\]\)"):
-        finetune(_config(glue_dir, tiny_bert, tmp_path / "t", epochs=1, learning_rate=5e-4))
+        finetune(distill_run_config(glue_dir, tiny_bert, tmp_path / "t", epochs=1, learning_rate=5e-4))
 
 
 def test_finished_run_is_reused_not_retrained(tmp_path, glue_dir, tiny_bert):
     """A second call with the same settings returns the saved summary without training."""
-    config = _config(glue_dir, tiny_bert, tmp_path / "t", epochs=1)
+    config = distill_run_config(glue_dir, tiny_bert, tmp_path / "t", epochs=1)
     first = finetune(config)
     modified = (config.best_dir / "model.safetensors").stat().st_mtime_ns
     assert finetune(config) == first

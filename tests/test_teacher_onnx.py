@@ -14,7 +14,7 @@ from featherweight.soft_targets import SoftTargetConfig, soft_targets
 from featherweight.teacher import load_teacher, predict_logits
 
 
-def _config(teacher, data_file, tmp_path, **overrides) -> SoftTargetConfig:
+def distill_run_config(teacher, data_file, tmp_path, **overrides) -> SoftTargetConfig:
     return SoftTargetConfig(teacher=str(teacher), data_file=str(data_file), task="sst-2",
                             output=str(tmp_path / "targets.npz"), progress=False, **overrides)
 
@@ -46,7 +46,7 @@ def test_onnx_soft_targets_keep_the_shard_layout_and_record_the_runtime(finetune
     """runtime onnx writes the same resumable shards and .npz/.json as torch, with the torch logits within 1e-4,
     and its metadata names the runtime and the ONNX file."""
     data_file = glue_dir / "SST-2" / "train.tsv"
-    config = _config(finetuned_teacher, data_file, tmp_path, runtime="onnx", shard_size=50)
+    config = distill_run_config(finetuned_teacher, data_file, tmp_path, runtime="onnx", shard_size=50)
     real, calls, crash = teacher_onnx.onnx_predict_logits, [], [True]
 
     def crash_on_third(*args, **kwargs):
@@ -68,7 +68,7 @@ def test_onnx_soft_targets_keep_the_shard_layout_and_record_the_runtime(finetune
     assert sorted(np.load(tmp_path / "targets.npz").files) == ["line_numbers", "logits"]
     meta = json.loads((tmp_path / "targets.json").read_text())
     assert meta["runtime"] == "onnx" and meta["onnx_file"].endswith("teacher.onnx") and meta["rows"] == 200
-    torch_targets = soft_targets(_config(finetuned_teacher, data_file, tmp_path / "torch"))
+    torch_targets = soft_targets(distill_run_config(finetuned_teacher, data_file, tmp_path / "torch"))
     assert np.abs(targets.logits - torch_targets.logits).max() < 1e-4
     assert np.array_equal(targets.line_numbers, torch_targets.line_numbers)
 
@@ -77,7 +77,7 @@ def test_switching_runtime_never_reuses_the_other_runtimes_cache(finetuned_teach
                                                                  one_thread):
     """Soft targets (and unfinished shards) of one runtime are stale for another; records made before runtimes
     were recorded count as torch."""
-    config = _config(finetuned_teacher, glue_dir / "SST-2" / "dev.tsv", tmp_path)
+    config = distill_run_config(finetuned_teacher, glue_dir / "SST-2" / "dev.tsv", tmp_path)
     torch_logits = soft_targets(config).logits
     config.runtime = "onnx"
     with caplog.at_level("INFO"):
@@ -113,7 +113,7 @@ def test_onnx_int8_labels_only_when_it_agrees_with_torch(finetuned_teacher, glue
     verdict is measured once per teacher, and a stricter threshold refuses it with one line."""
     teacher = _own_teacher(finetuned_teacher, tmp_path)
     data_file = glue_dir / "SST-2" / "train.tsv"
-    config = _config(teacher, data_file, tmp_path, runtime="onnx-int8")
+    config = distill_run_config(teacher, data_file, tmp_path, runtime="onnx-int8")
     try:
         targets = soft_targets(config)
     except ValueError as error:
@@ -132,7 +132,7 @@ def test_onnx_int8_labels_only_when_it_agrees_with_torch(finetuned_teacher, glue
     monkeypatch.setattr(teacher_onnx, "INT8_MIN_AGREEMENT", 1.01)
     with pytest.raises(ValueError, match=r"--runtime onnx-int8 refused: .* agree with the torch teacher's on "
                                          r"[\d.]+% of 60 rows \(.*dev.tsv\), below the 101.0% required"):
-        soft_targets(_config(teacher, data_file, tmp_path / "again", runtime="onnx-int8"))
+        soft_targets(distill_run_config(teacher, data_file, tmp_path / "again", runtime="onnx-int8"))
     assert not (tmp_path / "again" / "targets.npz").exists()
 
 
@@ -151,10 +151,10 @@ def test_agreement_rows_without_a_dev_file_are_held_out_rows(finetuned_teacher, 
 
     data_file = shutil.copy(glue_dir / "SST-2" / "train.tsv", tmp_path / "reviews.tsv")
     monkeypatch.setattr(teacher_onnx, "AGREEMENT_ROWS", 4)
-    rows, source = agreement_rows(_config(finetuned_teacher, data_file, tmp_path))
+    rows, source = agreement_rows(distill_run_config(finetuned_teacher, data_file, tmp_path))
     texts = read_task_file(data_file, get_task("sst-2"), labelled=False).texts()
     assert source == f"held-out rows of {data_file}" and len(rows) == 4 and set(rows) <= set(texts)
-    rows, source = agreement_rows(_config(finetuned_teacher, glue_dir / "SST-2" / "train.tsv", tmp_path))
+    rows, source = agreement_rows(distill_run_config(finetuned_teacher, glue_dir / "SST-2" / "train.tsv", tmp_path))
     assert source.endswith("dev.tsv") and rows == read_task_file(
         glue_dir / "SST-2" / "dev.tsv", get_task("sst-2"), labelled=False).texts()[:4]
 

@@ -23,7 +23,7 @@ from featherweight.embeddings.text import normalize
 from featherweight.export import ExportConfig, c_build, export
 from featherweight.export.reference_tokenizer import PortableTokenizer
 from featherweight.export.tokenizer_port import HANGUL_SYLLABLES, _sentencepiece_charsmap, build_port
-from test_export import TRAIN_TEXTS, make_student
+from conftest import TRAIN_TEXTS, make_student
 
 CORPUS = Path(__file__).parent / "data" / "fuzz_corpus.jsonl"
 ROWS = [json.loads(line) for line in CORPUS.read_text(encoding="ascii").splitlines()]
