@@ -21,11 +21,28 @@ os.environ.setdefault("FEATHERWEIGHT_NO_PROGRESS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+# Modules whose tests compile C, start Ray or subprocesses, or train several models: `pytest -m "not slow"` is the
+# fast tier (a few seconds a module), the whole suite what CI runs.
+SLOW_MODULES = {"test_export_c", "test_c_hardening", "test_export_lowbit", "test_export_multiclass", "test_norm_table",
+                "test_tokenizer_fuzz", "test_ngrams_long_text", "test_batch_independence", "test_export_bench",
+                "test_ray_labelling", "test_sweep_ray", "test_sweep", "test_cli_interrupt", "test_teacher_fairseq",
+                "test_quantize", "test_qat", "test_lowbit_bench", "test_main_job", "test_custom_pipeline"}
+
+
 def pytest_configure(config):
-    """Quiet transformers' per-file loading bars in test logs."""
+    """Register the `slow` marker; quiet transformers' per-file loading bars in test logs."""
     from transformers.utils import logging as hf_logging
 
+    config.addinivalue_line("markers", "slow: compiles C, starts Ray or subprocesses, or trains "
+                                       "(deselect: -m 'not slow')")
     hf_logging.disable_progress_bar()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test of SLOW_MODULES as slow."""
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 SHARED_GLUE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
 BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
