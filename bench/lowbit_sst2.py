@@ -14,6 +14,8 @@ scored on the held-out slice (the only selector), SST-2 dev, and the whole-revie
 which nothing trains or selects on, and measured as the thesis did (gzip of the weights file) and as a user ships
 it (deployable bytes: weights, tokenizer files, label names).
 
+Each record in bench/results/lowbit_sst2.json also carries `cli_command`, the one `python compress.py` command
+that makes its variant from scratch (distil from the saved soft targets, prune if the recipe does, quantize).
 Each recipe appends one record to bench/results/skyline_runs.jsonl (task sst-2, name the recipe, variant sub-8-bit),
 so `python bench/skyline.py --report-only --tasks sst-2` draws it on the SST-2 skyline; this script then runs that.
 Writes bench/results/lowbit_sst2.json (every recipe, the thesis's small-end points and, for each, our best
@@ -103,6 +105,21 @@ def student_command(student: str, args) -> list[str]:
             "--work-dir", relative(args.work_dir), "--output-dir", str(student_output(student, args)),
             "--compression-actions", "distill", "prune", "--no-progress",
             "--runs-dir", relative(Path(args.work_dir) / "runs")]
+
+
+def cli_command(label: str, args) -> str:
+    """The one `python compress.py` command that makes a recipe's variant from scratch (the CLI equivalent of the
+    recipe): the student's distillation options, its saved soft targets, prune when the recipe starts from the
+    pruned student, and the recipe's quantization options."""
+    student, variant, settings = RECIPES[label]
+    options = [*(STUDENTS.get(student) or OWN_STUDENTS[student])]
+    if "--soft-targets" not in options:
+        options += ["--soft-targets", "bench/results/soft_targets/peers"]
+    actions = ["distill", "prune", "quantize"] if variant == "pruned" else ["distill", "quantize"]
+    quantize = [item for key, value in settings.items() for item in (f"--{key.replace('_', '-')}", str(value))]
+    output = Path(relative(args.work_dir)) / "lowbit-cli" / label.lower().replace(" ", "-").replace("/", "-")
+    return shell_line(["compress.py", "--task", "sst-2", "--glue-dir", relative(args.glue_dir), *options,
+                       "--output-dir", str(output), "--compression-actions", *actions, *quantize])
 
 
 def source_dir(student: str, variant: str, args) -> Path:
@@ -237,8 +254,9 @@ def main(argv=None) -> None:
                   flush=True)
     lowbit = [r for r in recorded(table) if str(r.get("run_id", "")).startswith("lowbit-")]
     lowbit = list({r["name"]: r for r in lowbit}.values())  # the latest run of each recipe
-    if not args.skip_c:
-        for record in lowbit:
+    for record in lowbit:
+        record["cli_command"] = cli_command(record["name"], args)
+        if not args.skip_c:
             record.update(c_measures(record, args))
     import torch
 
