@@ -299,9 +299,8 @@ def _lowbit_weights(path: str, module: nn.Module, renames: dict) -> dict:
             out[f"{path}.bias_{name}"] = getattr(module, f"bias_{name}")
         return out
     codes, scale = module.codes()  # a per-tensor scale (hash importance) is repeated for every row
-    per_tensor = isinstance(module, LowBitEmbedding) and module.per_tensor
     out = {renames.get(f"{path}.weight", f"{path}.weight"): Int8Weight(codes, scale.float().expand(len(codes)).clone(),
-                                                                       module.bits, per_tensor=per_tensor)}
+                                                                       module.bits, per_tensor=module.per_tensor)}
     if isinstance(module, LowBitLinear) and module.bias is not None:
         out[renames.get(f"{path}.bias", f"{path}.bias")] = module.bias
     return out

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .modules import _Derived
 from .packing import pack_flat, packed_name, packed_width, unpack_flat
 
 LOWBIT_SCHEMES = {"int4-row": 4, "int2-row": 2}
@@ -94,31 +95,6 @@ def fake_quantize(weight: torch.Tensor, scheme: str, per_tensor: bool = False) -
     return weight + (value - weight).detach()
 
 
-class _Cached(nn.Module):
-    """A module that derives a float tensor from its stored buffers on first use (rebuilt after loading)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.__dict__["_cache"] = None
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        self.__dict__["_cache"] = None
-        super()._load_from_state_dict(*args, **kwargs)
-
-    def _derived(self):
-        if self._cache is None:
-            self.__dict__["_cache"] = self._build()
-        return self._cache
-
-    def _build(self):
-        raise NotImplementedError
-
-    def train(self, mode: bool = True):
-        if mode:
-            raise RuntimeError(f"{type(self).__name__} is for inference only; train the float student, then quantize.")
-        return super().train(False)
-
-
 def _store_rows(module: nn.Module, name: str, rows: int, cols: int, bits: int, per_tensor: bool) -> None:
     """Register the buffers of one packed b-bit matrix: <name>_packed<b> (uint8) and <name>_scale (float16)."""
     module.register_buffer(packed_name(name, bits), torch.zeros(packed_width(rows * cols, bits), dtype=torch.uint8))
@@ -138,14 +114,27 @@ def stored_codes(module: nn.Module, name: str, rows: int, cols: int) -> tuple[to
     return torch.from_numpy(codes), getattr(module, f"{name}_scale")
 
 
-class LowBitEmbedding(_Cached):
+class _LowBitMatrix(_Derived):
+    """Storage shared by the b-bit tables and Linear layers: one packed (rows, cols) "weight", dequantized once."""
+
+    def __init__(self, rows: int, cols: int, bits: int, per_tensor: bool = False) -> None:
+        super().__init__()
+        self.bits, self.per_tensor, self.__dict__["_shape"] = bits, per_tensor, (rows, cols)
+        _store_rows(self, "weight", rows, cols, bits, per_tensor)
+
+    def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return stored_codes(self, "weight", *self._shape)
+
+    def _build(self):
+        return dequantize_rows(*self.codes())
+
+
+class LowBitEmbedding(_LowBitMatrix):
     """An embedding table of b-bit rows: one float16 scale per row, or one for the table (`per_tensor`)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, bits: int, per_tensor: bool = False) -> None:
-        super().__init__()
-        self.num_embeddings, self.embedding_dim, self.bits, self.per_tensor = (num_embeddings, embedding_dim, bits,
-                                                                               per_tensor)
-        _store_rows(self, "weight", num_embeddings, embedding_dim, bits, per_tensor)
+        super().__init__(num_embeddings, embedding_dim, bits, per_tensor)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
 
     @classmethod
     def from_float(cls, embedding: nn.Embedding, bits: int, per_tensor: bool = False) -> LowBitEmbedding:
@@ -153,27 +142,20 @@ class LowBitEmbedding(_Cached):
         _set_rows(module, "weight", embedding.weight, bits, per_tensor)
         return module
 
-    def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return stored_codes(self, "weight", self.num_embeddings, self.embedding_dim)
-
-    def _build(self):
-        return dequantize_rows(*self.codes())
-
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self._derived()[ids]
+        return self._backend()[ids]
 
     def extra_repr(self) -> str:
         scales = "one scale" if self.per_tensor else "a scale per row"
         return f"{self.num_embeddings}, {self.embedding_dim}, {self.bits}-bit, {scales}"
 
 
-class LowBitLinear(_Cached):
+class LowBitLinear(_LowBitMatrix):
     """nn.Linear with b-bit weights (a float16 scale per output row) and float activations and bias."""
 
     def __init__(self, in_features: int, out_features: int, bits: int, bias: bool = True) -> None:
-        super().__init__()
-        self.in_features, self.out_features, self.bits = in_features, out_features, bits
-        _store_rows(self, "weight", out_features, in_features, bits, False)
+        super().__init__(out_features, in_features, bits)
+        self.in_features, self.out_features = in_features, out_features
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
 
     @classmethod
@@ -184,20 +166,14 @@ class LowBitLinear(_Cached):
             module.bias = linear.bias.detach().float().clone()
         return module
 
-    def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return stored_codes(self, "weight", self.out_features, self.in_features)
-
-    def _build(self):
-        return dequantize_rows(*self.codes())
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x, self._derived(), self.bias)
+        return nn.functional.linear(x, self._backend(), self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, {self.bits}-bit weights"
 
 
-class LowBitLSTM(_Cached):
+class LowBitLSTM(_Derived):
     """A one-layer (bi)LSTM with b-bit weights (float16 scale per row), float biases and state; PackedSequence in."""
 
     def __init__(self, input_size: int, hidden_size: int, bidirectional: bool, batch_first: bool, bits: int) -> None:
@@ -237,7 +213,7 @@ class LowBitLSTM(_Cached):
         return lstm.eval().requires_grad_(False)
 
     def forward(self, x, hx=None):
-        return self._derived()(x, hx)
+        return self._backend()(x, hx)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bidirectional={self.bidirectional}, {self.bits}-bit weights"
@@ -269,7 +245,7 @@ def _nearest(points: np.ndarray, table: np.ndarray) -> np.ndarray:
     return distances.argmin(axis=1)
 
 
-class PQEmbedding(_Cached):
+class PQEmbedding(_Derived):
     """A product-quantized table: per row one b-bit code per d-dim sub-space; int8 codebooks, one float scale."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, subvector_dim: int, bits: int) -> None:
@@ -318,7 +294,7 @@ class PQEmbedding(_Cached):
         return self.int8_rows().float() * self.codebooks_scale
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self._derived()[ids]
+        return self._backend()[ids]
 
     def extra_repr(self) -> str:
         return (f"{self.num_embeddings}, {self.embedding_dim}, {self.subspaces} sub-spaces of {self.subvector_dim}, "
