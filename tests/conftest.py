@@ -457,3 +457,17 @@ def padded_ids(tokenizer, texts):
     from featherweight.embeddings import pad_batch
 
     return torch.from_numpy(pad_batch([tokenizer.encode(t) for t in texts])).long()
+
+
+def local_ray_instance(num_cpus: int):
+    """For a fixture to `yield from`: a local Ray instance without dashboard, shut down afterwards; the test
+    skips where Ray is not installed or does not start on this machine."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'featherweight[ray]'); "
+                                            "the ray backend is optional")
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    except Exception as error:  # noqa: BLE001 - Ray's own start-up failures (e.g. a raylet timing out)
+        ray.shutdown()
+        pytest.skip(f"A local Ray instance did not start on this machine: {error}")
+    yield ray
+    ray.shutdown()

@@ -7,19 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import local_ray_instance
+
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'featherweight[ray]'); optional")
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray instance with two CPUs and no dashboard, shut down after the module."""
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    except Exception as error:  # noqa: BLE001 - Ray's own start-up failures (e.g. a raylet timing out)
-        ray.shutdown()
-        pytest.skip(f"A local Ray instance did not start on this machine: {error}")
-    yield ray
-    ray.shutdown()
+    """A local Ray instance with two CPUs, shut down after the module."""
+    yield from local_ray_instance(num_cpus=2)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from featherweight import sweep as sweep_module
 from featherweight.results import collect, config_id
 from featherweight.sweep import expand, run_configs
-from conftest import tiny_grid
+from conftest import local_ray_instance, tiny_grid
 
 
 class _Ref:
@@ -88,16 +88,8 @@ def test_missing_ray_says_how_to_install_it(monkeypatch, tmp_path):
 
 @pytest.fixture
 def local_ray():
-    """A local Ray instance with one CPU and no dashboard, shut down after the test."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'featherweight[ray]'); "
-                                            "the ray backend is optional")
-    try:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    except Exception as error:  # noqa: BLE001 - Ray's own start-up failures (e.g. a raylet timing out)
-        ray.shutdown()
-        pytest.skip(f"A local Ray instance did not start on this machine: {error}")
-    yield ray
-    ray.shutdown()
+    """A local Ray instance with one CPU, shut down after the test."""
+    yield from local_ray_instance(num_cpus=1)
 
 
 def test_ray_backend_runs_a_recorded_run(local_ray, glue_dir, tmp_path):
