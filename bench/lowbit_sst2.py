@@ -93,6 +93,11 @@ THESIS_SMALL_END = [(80.16, 27_000), (81.02, 48_000), (83.43, 51_000), (83.89, 5
 GOAL_16KB = (80.0, 16_000)
 
 
+def recipe_slug(label: str) -> str:
+    """A recipe's folder name: "RNN Hash100 q4/2 QAT" -> "rnn-hash100-q4-2-qat"."""
+    return label.lower().replace(" ", "-").replace("/", "-")
+
+
 def recipe_command(label: str) -> str:
     return shell_line(["bench/lowbit_sst2.py", "--recipes", label])
 
@@ -117,7 +122,7 @@ def cli_command(label: str, args) -> str:
         options += ["--soft-targets", "bench/results/soft_targets/peers"]
     actions = ["distill", "prune", "quantize"] if variant == "pruned" else ["distill", "quantize"]
     quantize = [item for key, value in settings.items() for item in (f"--{key.replace('_', '-')}", str(value))]
-    output = Path(relative(args.work_dir)) / "lowbit-cli" / label.lower().replace(" ", "-").replace("/", "-")
+    output = Path(relative(args.work_dir)) / "lowbit-cli" / recipe_slug(label)
     return shell_line(["compress.py", "--task", "sst-2", "--glue-dir", relative(args.glue_dir), *options,
                        "--output-dir", str(output), "--compression-actions", *actions, *quantize])
 
@@ -143,7 +148,7 @@ def run_recipe(label: str, sets: dict, args) -> dict:
     student_name, variant, settings = RECIPES[label]
     source = source_dir(student_name, variant, args)
     config = QuantizeConfig(**settings)
-    out = Path(args.work_dir) / "lowbit" / label.lower().replace(" ", "-").replace("/", "-")
+    out = Path(args.work_dir) / "lowbit" / recipe_slug(label)
     started, began = datetime.datetime.now().isoformat(), time.perf_counter()
     summary = make_variants(source, quantization=config, output_dir=out)["quantized"]
     directory = Path(summary["output_dir"])
@@ -184,8 +189,11 @@ def c_measures(record: dict, args) -> dict:
             "cortex_m4_model_flash_bytes": m4.get("model_flash_bytes"), "c_weights": info.get("weights")}
 
 
-def recorded(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+def lowbit_records(table: Path) -> list[dict]:
+    """The latest record of each recipe in the skyline runs table (a rerun replaces the earlier one)."""
+    from featherweight.results import latest, read_table
+
+    return [r for r in latest(read_table(table)) if str(r.get("run_id", "")).startswith("lowbit-")]
 
 
 def best_at_or_under(records: list[dict], size: int, score: str = "heldout_accuracy") -> dict | None:
@@ -237,7 +245,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-c", action="store_true", help="leave out the C export measures (dev, Cortex-M4)")
     args = parser.parse_args(argv)
     table = RESULTS / "skyline_runs.jsonl"
-    done = {r["name"] for r in recorded(table) if str(r.get("run_id", "")).startswith("lowbit-")}
+    done = {r["name"] for r in lowbit_records(table)}
     todo = [] if args.report_only else [label for label in args.recipes if args.rerun or label not in done]
     if todo:
         import torch
@@ -252,8 +260,7 @@ def main(argv=None) -> None:
                   f"deployable; held-out {100 * record['heldout_accuracy']:.2f}, dev {100 * record['dev_accuracy']:.2f},"
                   f" imdb {100 * record['imdb_accuracy']:.2f}, amazon {100 * record['amazon_accuracy']:.2f}",
                   flush=True)
-    lowbit = [r for r in recorded(table) if str(r.get("run_id", "")).startswith("lowbit-")]
-    lowbit = list({r["name"]: r for r in lowbit}.values())  # the latest run of each recipe
+    lowbit = lowbit_records(table)
     for record in lowbit:
         record["cli_command"] = cli_command(record["name"], args)
         if not args.skip_c:
