@@ -154,15 +154,29 @@ def predict_logits(model, tokenizer, rows: list[tuple[str, ...]], *, batch_size:
     device = resolve_device(device) if isinstance(device, str) else device
     model.to(device)
     model.eval()
+
+    def forward(batch: dict) -> np.ndarray:
+        with autocast(device, dtype):
+            return model(**to_device(batch, device)).logits.float().cpu().numpy()
+
+    return batched_logits(tokenizer, rows, model.config.num_labels, forward, batch_size=batch_size,
+                          max_length=max_length, bucketed=bucketed, order=order, show_progress=show_progress,
+                          desc=desc)
+
+
+def batched_logits(tokenizer, rows: list[tuple[str, ...]], num_labels: int, forward, *, batch_size: int = 128,
+                   max_length: int = 128, bucketed: bool = True, order: np.ndarray | None = None,
+                   show_progress: bool = True, desc: str = "teacher") -> np.ndarray:
+    """The batching every teacher runtime shares: tokenise `rows`, batch them (by length when `bucketed`), and
+    fill (N, num_labels) float32 with `forward(batch)` (a collated dict of CPU tensors -> logits array), in row
+    order and, with `order`, task label order."""
     encodings = tokenize_rows(tokenizer, rows, max_length)
     lengths = np.array([len(row["input_ids"]) for row in encodings])
     batches = (bucketed_batches(lengths, batch_size, shuffle=False) if bucketed
                else sequential_batches(len(rows), batch_size))
-    logits = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
+    logits = np.zeros((len(rows), num_labels), dtype=np.float32)
     with progress_bar(total=len(rows), desc=desc, unit="rows", enable=show_progress) as bar:
         for index in batches:
-            batch = to_device(collate([encodings[i] for i in index], tokenizer.pad_token_id), device)
-            with autocast(device, dtype):
-                logits[index] = model(**batch).logits.float().cpu().numpy()
+            logits[index] = forward(collate([encodings[i] for i in index], tokenizer.pad_token_id))
             bar.update(len(index))
     return logits if order is None else logits[:, order]

@@ -23,10 +23,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from featherweight.batching import bucketed_batches, sequential_batches
 from featherweight.fingerprint import path_sha256
-from featherweight.progress import progress_bar
-from featherweight.teacher import collate, resolve_teacher, tokenize_rows
+from featherweight.teacher import batched_logits, collate, resolve_teacher, tokenize_rows
 
 logger = logging.getLogger(__name__)
 
@@ -151,18 +149,11 @@ def onnx_predict_logits(session, tokenizer, rows: list[tuple[str, ...]], *, batc
                         show_progress: bool = True, desc: str = "teacher (onnx)") -> np.ndarray:
     """Logits (N, num_labels) float32 for rows of texts from an ONNX teacher session, in row order and task
     label order (teacher.predict_logits' contract)."""
-    encodings = tokenize_rows(tokenizer, rows, max_length)
-    lengths = np.array([len(row["input_ids"]) for row in encodings])
-    batches = (bucketed_batches(lengths, batch_size, shuffle=False) if bucketed
-               else sequential_batches(len(rows), batch_size))
     names = [node.name for node in session.get_inputs()]
-    logits = np.zeros((len(rows), session.get_outputs()[0].shape[1]), dtype=np.float32)
-    with progress_bar(total=len(rows), desc=desc, unit="rows", enable=show_progress) as bar:
-        for index in batches:
-            batch = collate([encodings[i] for i in index], tokenizer.pad_token_id)
-            logits[index] = session.run(["logits"], {name: batch[name].numpy() for name in names})[0]
-            bar.update(len(index))
-    return logits if order is None else logits[:, order]
+    forward = lambda batch: session.run(["logits"], {name: batch[name].numpy() for name in names})[0]
+    return batched_logits(tokenizer, rows, session.get_outputs()[0].shape[1], forward, batch_size=batch_size,
+                          max_length=max_length, bucketed=bucketed, order=order, show_progress=show_progress,
+                          desc=desc)
 
 
 def label_agreement(logits: np.ndarray, reference: np.ndarray) -> dict:
