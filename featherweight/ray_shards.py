@@ -10,6 +10,7 @@ runs several shards loads its teacher once.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 from featherweight.progress import progress_bar
@@ -25,6 +26,22 @@ def import_ray():
         raise ValueError("The ray backend needs Ray: pip install 'featherweight[ray]' (or pip install ray), "
                          "or use --backend local.") from None
     return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, num_cpus: int | None = None):
+    """The `ray` module connected to the cluster at `address`, or to a local instance (of `num_cpus` CPUs) started
+    here and shut down on leaving; an instance already running is used and left running."""
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                 log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def wants_gpu(device: str | None, ray) -> bool:
@@ -43,11 +60,7 @@ def run_shards(task: Callable, jobs: dict[int, tuple], *, address: str | None, d
     disk, so a rerun does only the rest)."""
     if not jobs:
         return
-    ray = import_ray()
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    try:
+    with ray_session(address) as ray:
         remote = ray.remote(num_cpus=1, num_gpus=1 if wants_gpu(device, ray) else 0)(task)
         pending = {remote.remote(*args): number for number, args in jobs.items()}
         bar = progress_bar(total=len(pending), desc=f"{desc} (ray)", unit="shard", enable=progress)
@@ -59,9 +72,6 @@ def run_shards(task: Callable, jobs: dict[int, tuple], *, address: str | None, d
                 raise RuntimeError(f"The Ray task of shard {number} reported shard {returned}.")
             bar.update(1)
         bar.close()
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def worker_cached(key: str, build: Callable):

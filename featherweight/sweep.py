@@ -316,19 +316,11 @@ def _run_serial(configs: list, runs_dir: str, progress: bool):
 
 
 def _run_ray(configs: list, runs_dir: str, workers: int, address: str | None, progress: bool):
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("The ray backend needs Ray: pip install 'featherweight[ray]' (or pip install ray), "
-                         "or use --backend local.") from None
     from featherweight.progress import progress_bar
+    from featherweight.ray_shards import ray_session
     from featherweight.results import config_id
 
-    started = not ray.is_initialized()
-    if started:  # a local instance sized to `workers` CPUs, or the cluster at `address`
-        ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,
-                 log_to_driver=False)
-    try:
+    with ray_session(address, num_cpus=workers) as ray:  # a local instance sized to `workers`, or the cluster
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
         pending = {task.remote(config, runs_dir): config for config in configs}
         bar = progress_bar(total=len(pending), desc="sweep (ray)", enable=progress)
@@ -341,9 +333,6 @@ def _run_ray(configs: list, runs_dir: str, workers: int, address: str | None, pr
                 yield {"config_id": config_id(config), "error": f"{type(error).__name__}: {error}"}
             bar.update(1)
         bar.close()
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def prepare(configs: list, progress: bool = True) -> None:
