@@ -314,10 +314,7 @@ def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: 
     model = build_student(config.student_config(), build_embedding(tokenizer, config.embedding_dim),
                           task.num_labels, task.is_pair)
     settings = config.training_settings()
-    dev = {name: pair for name, pair in evaluation.items() if name != "heldout"}
-    history, best_state, best_score, epoch_seconds = _train(model, training, evaluation["heldout"], settings, config,
-                                                            pruner_factory, dev)
-    model.load_state_dict(best_state)
+    history, epoch_seconds = _train_to_best(model, training, evaluation, settings, config, pruner_factory)
 
     scores = score_encoded(task, model, evaluation)
     meta = {"task": task.name, "task_spec": task.to_dict(), "label_names": list(task.label_names),
@@ -351,11 +348,18 @@ def retrain(model, tokenizer, tokenizer_dir, config: DistillConfig) -> list[dict
     torch.set_num_threads(config.num_threads)
     train, logits, splits, _ = transfer_data(config)
     training, evaluation = _encoded_sets(config, tokenizer, Path(tokenizer_dir), train, logits, splits)
+    return _train_to_best(model, training, evaluation, config.training_settings(), config)[0]
+
+
+def _train_to_best(model, training: TrainingSet, evaluation: dict, settings: dict, config: DistillConfig,
+                   pruner_factory=None) -> tuple[list[dict], list[float]]:
+    """`_train` selecting on evaluation["heldout"] (the other splits only recorded), then the model takes its best
+    weights; returns (history, seconds per epoch)."""
     dev = {name: pair for name, pair in evaluation.items() if name != "heldout"}
-    history, best_state, _, _ = _train(model, training, evaluation["heldout"], config.training_settings(), config,
-                                       None, dev)
+    history, best_state, _, epoch_seconds = _train(model, training, evaluation["heldout"], settings, config,
+                                                   pruner_factory, dev)
     model.load_state_dict(best_state)
-    return history
+    return history, epoch_seconds
 
 
 def _optimizer(model, settings: dict):
