@@ -66,7 +66,7 @@ def _task_name(task: str) -> str:
 def skyline_rows(inputs: list[str], task: str | None = None) -> tuple[list[dict], float, str | None]:
     """(rows, scale, task) for a skyline: aggregated rows from runs directories and results tables (scores as
     fractions, scale 100) or bench JSON entries (percentages, scale 1); both kinds at once is an error."""
-    from featherweight.results import aggregate, collect, read_table
+    from featherweight.experiments.results import aggregate, collect, read_table
 
     records, entries = [], []
     for path in map(Path, inputs):
@@ -112,7 +112,7 @@ def analyze_plot(config: AnalyzePlotConfig) -> dict:
 
     from featherweight.analysis.reference import PUBLISHED_BASELINES
     from featherweight.analysis.skyline import plot_skyline, points_from_rows, skyline, thesis_points
-    from featherweight.results import primary_metric
+    from featherweight.experiments.results import primary_metric
 
     rows, scale, task = skyline_rows(config.inputs, config.task)
     metric = primary_metric(task, {key for row in rows for key in row}, config.metric)

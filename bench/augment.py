@@ -211,7 +211,7 @@ def _teacher_summary(teacher: str) -> dict | None:
 
 
 def full(args) -> None:
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 
     load_at_start = os.getloadavg()[0]
     data = DataConfig(task="sst-2", glue_dir=args.glue_dir)

@@ -87,7 +87,7 @@ def fasttext_grid(train, work: Path, grid: dict, cutoffs, lr: float):
     import fasttext
     import numpy as np
 
-    from featherweight.size import gzip_bytes_of
+    from featherweight.measure.size import gzip_bytes_of
 
     train_file, path = work / "fasttext-train.txt", work / "model.ftz"
     train_file.write_text("".join(f"__label__{y} {peer_text(t)}\n" for t, y in zip(train.texts_a, train.labels)),

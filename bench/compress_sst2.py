@@ -23,10 +23,10 @@ from pathlib import Path
 
 from featherweight.analysis.reference import THESIS_TABLE_7_5, VARIANTS, student_label
 from featherweight.data import DataConfig
-from featherweight.pipeline import make_variants
-from featherweight.prune import PruneConfig
-from featherweight.quantize import QuantizeConfig
-from featherweight.size import resolve_teacher, teacher_sizes
+from featherweight.experiments.pipeline import make_variants
+from featherweight.compression.prune import PruneConfig
+from featherweight.compression.quantize import QuantizeConfig
+from featherweight.measure.size import resolve_teacher, teacher_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 SST2_ORDER = [student_label(*key) for key in THESIS_TABLE_7_5]

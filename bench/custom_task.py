@@ -29,8 +29,8 @@ import numpy as np
 
 from common import RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative, shell_line
 from featherweight.data import DataConfig, load_splits
-from featherweight.metrics import accuracy, macro_f1, per_class
-from featherweight.size import deployable_sizes, teacher_sizes, weights_sizes
+from featherweight.measure.metrics import accuracy, macro_f1, per_class
+from featherweight.measure.size import deployable_sizes, teacher_sizes, weights_sizes
 
 SHARED = ROOT.parent / "shared" / "data" / "custom" / "trec"
 BUDGETS_KB = (25, 50, 100, 250, 500, 1000)
@@ -75,7 +75,7 @@ def scored(predictions, labels, names) -> dict:
 
 def teacher_record(args, splits, command: str) -> dict:
     """The fine-tuned teacher, scored on held-out and dev rows."""
-    from featherweight.teacher import load_teacher, predict_logits
+    from featherweight.teacher.model import load_teacher, predict_logits
 
     directory = Path(args.work_dir) / "teacher" / "best"
     task = splits["train"].task

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from featherweight.analysis.reference import THESIS_TABLE_7_1, student_label
 from featherweight.data import DataConfig
-from featherweight.distill import THESIS_SEEDS, DistillConfig, distill
+from featherweight.compression.distill import THESIS_SEEDS, DistillConfig, distill
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

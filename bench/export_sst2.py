@@ -14,7 +14,7 @@ and RAM. The ONNX int8 `weights` entry adds the start time and peak memory of
 `featherweight predict --model <that export> "a fine film"` in a subprocess. The teacher's latency is
 one more entry. The file also records the command, the git commit and the host; paths are relative.
 
-"PyTorch int8" is the student's quantized artifact (featherweight.quantize defaults: int8 rows, LSTM /
+"PyTorch int8" is the student's quantized artifact (featherweight.compression.quantize defaults: int8 rows, LSTM /
 Elman RNN with int8 weights and a float state, weight-only int8 classifier, fp16 hash importance):
 <student>-quantized beside it when a benchmark made one, else the default QuantizeConfig applied here.
 The int8 ONNX `weights` graph and the C code are exported from that artifact, so they hold its very
@@ -135,7 +135,7 @@ def predictor_start(export_dir: Path, runs: int) -> dict:
 def quantized_artifact(directory: Path, work: Path) -> Path:
     """<student>-quantized beside the student, else the default QuantizeConfig applied and saved under `work`."""
     from featherweight.artifact import load_student, save_student
-    from featherweight.quantize import QuantizeConfig, quantize
+    from featherweight.compression.quantize import QuantizeConfig, quantize
 
     beside = directory.with_name(directory.name + "-quantized")
     if (beside / "student.json").is_file():
@@ -151,9 +151,9 @@ def quantized_artifact(directory: Path, work: Path) -> Path:
 def bench_student(directory: Path, args, work: Path) -> list[dict]:
     from featherweight.artifact import WEIGHTS_FILE, load_student, predict_encoded
     from featherweight.data import DataConfig, dev_splits, load_splits
-    from featherweight.export import ExportConfig, export
-    from featherweight.export import c_build
-    from featherweight.predict import load
+    from featherweight.deploy import ExportConfig, export
+    from featherweight.deploy import c_build
+    from featherweight.deploy.predict import load
     from featherweight.tokens import EncodedData, encode_data, encode_texts
 
     student = load_student(directory)
@@ -235,7 +235,7 @@ def bench_student(directory: Path, args, work: Path) -> list[dict]:
 
 def bench_teacher(path: str, args) -> dict:
     from featherweight.data import DataConfig, dev_splits, get_task, load_splits
-    from featherweight.teacher import load_teacher, predict_logits, teacher_info
+    from featherweight.teacher.model import load_teacher, predict_logits, teacher_info
 
     task = get_task("sst-2")
     model, tokenizer, order = load_teacher(path, task)

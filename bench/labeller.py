@@ -24,10 +24,10 @@ import onnxruntime
 import torch
 
 from common import RESULTS, ROOT, command_line, git_commit, relative
-from featherweight import teacher_onnx
+from featherweight.teacher import onnx as teacher_onnx
 from featherweight.data import get_task, read_task_file
 from featherweight.fingerprint import path_sha256
-from featherweight.teacher import load_teacher, predict_logits, teacher_info
+from featherweight.teacher.model import load_teacher, predict_logits, teacher_info
 
 TASK = get_task("sst-2")
 RUNTIMES = teacher_onnx.RUNTIMES

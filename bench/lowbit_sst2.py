@@ -8,7 +8,7 @@ Run from the repository root:
 The float students are those of bench/peers.py (SST-2 train less the held-out slice, plus its augmented and
 composed transfer sets, the teacher's logits in bench/results/soft_targets/peers), made by
 `python bench/peers.py --skip-peers --students NAME` when missing from --work-dir. Each recipe quantizes one of
-them, or its pruned variant, with featherweight.pipeline.make_variants, after a short quantization-aware fine-tune
+them, or its pruned variant, with featherweight.experiments.pipeline.make_variants, after a short quantization-aware fine-tune
 when qat_epochs > 0 (the student's own rows and soft targets; the held-out slice selects the epoch). A recipe is
 scored on the held-out slice (the only selector), SST-2 dev, and the whole-review shifted sets (imdb, amazon),
 which nothing trains or selects on, and measured as the thesis did (gzip of the weights file) and as a user ships
@@ -141,9 +141,9 @@ def source_dir(student: str, variant: str, args) -> Path:
 def run_recipe(label: str, sets: dict, args) -> dict:
     """Quantize (after QAT) one recipe's student, score and measure it; the record for skyline_runs.jsonl."""
     from featherweight.artifact import load_student, predict_data
-    from featherweight.pipeline import make_variants
-    from featherweight.quantize import QuantizeConfig
-    from featherweight.size import deployable_sizes, weights_sizes
+    from featherweight.experiments.pipeline import make_variants
+    from featherweight.compression.quantize import QuantizeConfig
+    from featherweight.measure.size import deployable_sizes, weights_sizes
 
     student_name, variant, settings = RECIPES[label]
     source = source_dir(student_name, variant, args)
@@ -176,7 +176,7 @@ def run_recipe(label: str, sets: dict, args) -> dict:
 def c_measures(record: dict, args) -> dict:
     """The C export of a recipe's artifact: its dev accuracy through its own C tokenizer and model (host gcc), the
     weight bytes as the C stores them, and Cortex-M4 flash and RAM (-Os) when arm-none-eabi-gcc is installed."""
-    from featherweight.export import ExportConfig, export
+    from featherweight.deploy import ExportConfig, export
 
     out = Path(args.work_dir) / "lowbit-c" / Path(record["artifact"]).name
     info = export(ExportConfig(model=str(ROOT / record["artifact"]), output=str(out), format="c",
@@ -191,7 +191,7 @@ def c_measures(record: dict, args) -> dict:
 
 def lowbit_records(table: Path) -> list[dict]:
     """The latest record of each recipe in the skyline runs table (a rerun replaces the earlier one)."""
-    from featherweight.results import latest, read_table
+    from featherweight.experiments.results import latest, read_table
 
     return [r for r in latest(read_table(table)) if str(r.get("run_id", "")).startswith("lowbit-")]
 

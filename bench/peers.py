@@ -38,7 +38,7 @@ import numpy as np
 
 from common import DOCS, RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative, shell_line
 from featherweight.data import DataConfig, get_task, load_splits, read_task_file
-from featherweight.size import gzip_bytes_of
+from featherweight.measure.size import gzip_bytes_of
 
 SHIFTED = {"imdb": "imdb/dev.tsv", "amazon": "amazon/dev.tsv"}
 BUDGETS_KB = (25, 50, 100, 250, 500, 1000)
@@ -164,8 +164,8 @@ def student_records(sets: dict, args: argparse.Namespace) -> list[dict]:
     """Distil each student of STUDENTS (skipped when its artifacts exist) and score all four variants."""
     from featherweight.analysis.skyline import VARIANT_SHORT
     from featherweight.artifact import load_student, predict_data
-    from featherweight.pipeline import VARIANT_SUFFIXES
-    from featherweight.size import deployable_sizes, weights_sizes
+    from featherweight.experiments.pipeline import VARIANT_SUFFIXES
+    from featherweight.measure.size import deployable_sizes, weights_sizes
 
     records = []
     for name in args.students or STUDENTS:

@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 
 from featherweight.analysis.reference import THESIS_TABLE_7_5, VARIANTS
-from featherweight.distill import THESIS_SEEDS
+from featherweight.compression.distill import THESIS_SEEDS
 
 ROOT = Path(__file__).resolve().parents[1]
 # (arch, embedding, dim, K, pooling): the ten students of bench/distill_sst2.py (thesis Table 7.5), and RNN Char100
@@ -105,7 +105,7 @@ def study_grid(task: str, args) -> dict:
 
 def entries_from_records(records: list[dict], task: str) -> list[dict]:
     """Skyline entries (percentages, one per student, alpha and variant) from the runs' results records."""
-    from featherweight.results import aggregate, primary_metric
+    from featherweight.experiments.results import aggregate, primary_metric
 
     rows = aggregate([record for record in records if record.get("task") == task])
     if not rows:
@@ -259,7 +259,7 @@ def carried_over(previous: list[dict], fresh: list[dict]) -> list[dict]:
 def report(task: str, args) -> tuple[Path, ...]:
     """Write a task's skyline files from every record of the task in the results table, plus carried-over
     entries of the earlier skyline file; nothing when there is neither."""
-    from featherweight.results import read_table
+    from featherweight.experiments.results import read_table
 
     table = results_table(args)
     fresh = entries_from_records(read_table(table) if table.is_file() else [], task)
@@ -272,7 +272,7 @@ def report(task: str, args) -> tuple[Path, ...]:
 
 def run_study(args) -> int:
     """Sweep each task's grid (or nothing with --report-only), then write its skyline files; 1 if any run failed."""
-    from featherweight.sweep import artifacts_complete, expand, run_configs
+    from featherweight.experiments.sweep import artifacts_complete, expand, run_configs
 
     work = Path(args.work_dir) / "skyline"
     if ("sst-2" in args.tasks and not (args.dry_run or args.report_only)

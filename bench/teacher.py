@@ -23,9 +23,9 @@ import torch
 
 from featherweight.data import DataConfig, get_task, read_task_file
 from featherweight.devices import DEVICES, describe, resolve_device, resolve_precision
-from featherweight.finetune import FinetuneConfig, finetune
-from featherweight.soft_targets import SoftTargetConfig, soft_targets
-from featherweight.teacher import load_teacher, predict_logits
+from featherweight.teacher.finetune import FinetuneConfig, finetune
+from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
+from featherweight.teacher.model import load_teacher, predict_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

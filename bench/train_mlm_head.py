@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from featherweight.data import get_task, read_task_file
-from featherweight.teacher import resolve_teacher
+from featherweight.teacher.model import resolve_teacher
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBES = ["the movie is [MASK] and funny .", "a [MASK] , moving film about love .",

@@ -56,7 +56,7 @@ def save_student(directory, model: torch.nn.Module, tokenizer, meta: dict) -> Pa
     """
     from safetensors.torch import save_file
 
-    from featherweight.prune import permanent_state_dict
+    from featherweight.compression.prune import permanent_state_dict
 
     directory = Path(directory)
     state = {key: value.detach().cpu().contiguous() for key, value in permanent_state_dict(model).items()}
@@ -84,7 +84,7 @@ def load_student(directory) -> Student:
     tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
     model = build_model(meta, tokenizer)
     if meta.get("quantization"):
-        from featherweight.quantize import quantized_skeleton, saved_quantize_config
+        from featherweight.compression.quantize import quantized_skeleton, saved_quantize_config
 
         model = quantized_skeleton(model, saved_quantize_config(meta["quantization"]))
     _load_weights(model, directory / WEIGHTS_FILE)
@@ -168,7 +168,7 @@ def predict_encoded(model: torch.nn.Module, encoded: EncodedData, batch_size: in
 
 def score_encoded(task, model: torch.nn.Module, splits: dict) -> dict:
     """{"heldout_accuracy": ..., "dev_accuracy": ...} of `model` on {name: (TaskData, EncodedData)}."""
-    from featherweight.metrics import split_metrics, summarize
+    from featherweight.measure.metrics import split_metrics, summarize
 
     return summarize({name: split_metrics(task, predict_encoded(model, encoded).argmax(1), data.labels)
                       for name, (data, encoded) in splits.items()})

@@ -24,14 +24,14 @@ PATH_HINTS = {PermissionError: "check its permissions or choose another path",
 
 
 def _finetune(args) -> dict:
-    from featherweight.finetune import FinetuneConfig, finetune
+    from featherweight.teacher.finetune import FinetuneConfig, finetune
 
     config = dataclass_from_args(FinetuneConfig, args)
     return _recorded(args, "finetune", config, lambda: finetune(config), seed=config.seed)
 
 
 def _soft_targets(args) -> dict:
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 
     config = dataclass_from_args(SoftTargetConfig, args)
 
@@ -44,7 +44,7 @@ def _soft_targets(args) -> dict:
 
 
 def _evaluate(args) -> dict:
-    from featherweight.evaluate import EvaluateConfig, evaluate
+    from featherweight.measure.evaluate import EvaluateConfig, evaluate
 
     config = dataclass_from_args(EvaluateConfig, args)
     return _recorded(args, "evaluate", config, lambda: evaluate(config))
@@ -65,21 +65,21 @@ def _compose(args) -> dict:
 
 
 def _compress(args) -> dict:
-    from featherweight.pipeline import CompressConfig, compress
+    from featherweight.experiments.pipeline import CompressConfig, compress
 
     config = dataclass_from_args(CompressConfig, args)
     return _recorded(args, "compress", config, lambda: compress(config), seed=config.seed)  # compress logs a summary
 
 
 def _analyze_sizes(args) -> dict:
-    from featherweight.size import AnalyzeConfig, analyze
+    from featherweight.measure.size import AnalyzeConfig, analyze
 
     config = dataclass_from_args(AnalyzeConfig, args)
     return _recorded(args, "analyze", config, lambda: analyze(config))
 
 
 def _analyze_results(args) -> dict:
-    from featherweight.results import AnalyzeResultsConfig, analyze_results
+    from featherweight.experiments.results import AnalyzeResultsConfig, analyze_results
 
     return analyze_results(dataclass_from_args(AnalyzeResultsConfig, args))  # reads runs: never recorded
 
@@ -91,51 +91,51 @@ def _analyze_plot(args) -> dict:
 
 
 def _sweep(args) -> dict:
-    from featherweight.sweep import SweepConfig, sweep
+    from featherweight.experiments.sweep import SweepConfig, sweep
 
     return sweep(dataclass_from_args(SweepConfig, args))  # every run of the grid records itself
 
 
 def _export(args) -> dict:
-    from featherweight.export import ExportConfig, export
+    from featherweight.deploy import ExportConfig, export
 
     config = dataclass_from_args(ExportConfig, args)
     return _recorded(args, "export", config, lambda: export(config))
 
 
 def _predict(args) -> dict:
-    from featherweight.predict import PredictConfig, predict
+    from featherweight.deploy.predict import PredictConfig, predict
 
     return predict(dataclass_from_args(PredictConfig, args))  # a query, not a run: never recorded
 
 
 COMMANDS = {
-    "finetune": (_finetune, "featherweight.finetune:FinetuneConfig",
+    "finetune": (_finetune, "featherweight.teacher.finetune:FinetuneConfig",
                  "Fine-tune a Hugging Face teacher on a GLUE task or your own data set (best model chosen on held-out train rows)."),
-    "soft-targets": (_soft_targets, "featherweight.soft_targets:SoftTargetConfig",
+    "soft-targets": (_soft_targets, "featherweight.teacher.soft_targets:SoftTargetConfig",
                      "Label a data file (TSV, CSV, JSON Lines, Parquet) with the teacher once and cache its logits."),
     "augment": (_augment, "featherweight.augment:AugmentConfig",
                 "Augment a task's training rows TinyBERT-style (masked LM + GloVe) for the teacher to label."),
     "compose": (_compose, "featherweight.augment.compose:ComposeConfig",
                 "Join training rows into long pseudo-documents (2-8 rows each) for the teacher to label."),
-    "compress": (_compress, "featherweight.pipeline:CompressConfig",
+    "compress": (_compress, "featherweight.experiments.pipeline:CompressConfig",
                  "Distil a student end to end: teacher and soft targets from cache (or built), then training."),
     "analyze": (None, None, "Analyse students and runs: sizes, results (seeds aggregated) or plots."),
-    "sweep": (_sweep, "featherweight.sweep:SweepConfig",
+    "sweep": (_sweep, "featherweight.experiments.sweep:SweepConfig",
               "Run a grid of compress configs on local processes or Ray, recording each and skipping done ones."),
-    "export": (_export, "featherweight.export.api:ExportConfig",
+    "export": (_export, "featherweight.deploy.api:ExportConfig",
                "Export a student as ONNX (fp32 or int8) or C, checked against PyTorch on golden sentences."),
-    "predict": (_predict, "featherweight.predict:PredictConfig",
+    "predict": (_predict, "featherweight.deploy.predict:PredictConfig",
                 "Classify texts with an ONNX export (numpy + onnxruntime only): label and probabilities."),
-    "evaluate": (_evaluate, "featherweight.evaluate:EvaluateConfig",
+    "evaluate": (_evaluate, "featherweight.measure.evaluate:EvaluateConfig",
                  "Score a teacher or a student on its dev split(s) or any labelled file: accuracy, macro-F1, per class."),
 }
 
 
 SUBCOMMANDS = {"analyze": {
-    "sizes": (_analyze_sizes, "featherweight.size:AnalyzeConfig",
+    "sizes": (_analyze_sizes, "featherweight.measure.size:AnalyzeConfig",
               "Sizes of student artifacts (real gzip -9, bytes by dtype, non-zeros) and ratios to the teacher."),
-    "results": (_analyze_results, "featherweight.results:AnalyzeResultsConfig",
+    "results": (_analyze_results, "featherweight.experiments.results:AnalyzeResultsConfig",
                 "Results table of recorded compress/evaluate runs (.jsonl or .csv) and seeds aggregated (mean, sd)."),
     "plot": (_analyze_plot, "featherweight.analysis.plot:AnalyzePlotConfig",
              "Skyline (accuracy or macro-F1 vs size), parameters per model part, or weight histograms; PNG and PDF."),
@@ -162,7 +162,7 @@ TORCH_FREE = {_predict}  # commands that never import torch or transformers (the
 def _recorded(args, command: str, config, function, seed=None) -> dict:
     if not args.record:
         return function()
-    from featherweight.records import record_run
+    from featherweight.experiments.records import record_run
 
     return record_run(command, config, function, runs_dir=args.runs_dir, seed=seed)
 

@@ -1,4 +1,4 @@
-"""Thesis optimiser and batch settings per student arch (Table 6.1), for featherweight.distill to read.
+"""Thesis optimiser and batch settings per student arch (Table 6.1), for featherweight.compression.distill to read.
 
 "adam" means torch.optim.Adam with its coupled L2 `weight_decay` (not AdamW);
 "adadelta" means torch.optim.Adadelta with its other defaults (rho 0.9, eps 1e-6).

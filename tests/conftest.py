@@ -14,7 +14,7 @@ import torch
 
 from featherweight.artifact import load_student, save_student
 from featherweight.data import DataConfig, get_task
-from featherweight.distill import DistillConfig
+from featherweight.compression.distill import DistillConfig
 from featherweight.tokens import encode_texts
 
 os.environ.setdefault("FEATHERWEIGHT_NO_PROGRESS", "1")
@@ -154,7 +154,7 @@ def tiny_bert(tmp_path_factory) -> Path:
 def finetuned_teacher(tmp_path_factory, glue_dir, tiny_bert) -> Path:
     """The tiny BERT fine-tuned on toy SST-2 until it is accurate (shared by the suite)."""
     from featherweight.data import DataConfig
-    from featherweight.finetune import FinetuneConfig, finetune
+    from featherweight.teacher.finetune import FinetuneConfig, finetune
 
     out = tmp_path_factory.mktemp("teacher")
     config = FinetuneConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
@@ -182,7 +182,7 @@ def spy_on_finetune(monkeypatch, teacher_dir) -> list:
     """Replace fine-tuning with a copy of `teacher_dir` into the requested best/ directory; return the calls."""
     import shutil
 
-    import featherweight.finetune as module
+    import featherweight.teacher.finetune as module
 
     calls = []
 
@@ -198,7 +198,7 @@ def spy_on_finetune(monkeypatch, teacher_dir) -> list:
 @pytest.fixture(scope="module")
 def ffn_onnx_export(tmp_path_factory):
     """A tiny single-sentence (SST-2) FFN hash student exported as ONNX."""
-    from featherweight.export import ExportConfig, export
+    from featherweight.deploy import ExportConfig, export
 
     root = tmp_path_factory.mktemp("ffn-onnx")
     out = root / "onnx"
@@ -210,7 +210,7 @@ def saved_soft_targets_folder(teacher, folder: Path, files) -> Path:
     """A folder holding the teacher's saved soft targets (.npz + .json) of each SST-2-layout file."""
     import shutil
 
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 
     folder.mkdir(parents=True)
     for path in map(Path, files):
@@ -288,8 +288,8 @@ def make_student(directory, arch: str, embedding: str, *, pair: bool = False, po
 
 
 def make_quantized(student_dir) -> Path:
-    """Quantize a saved student with featherweight.quantize's defaults and save it beside, as the pipeline does."""
-    from featherweight.quantize import QuantizeConfig, quantize
+    """Quantize a saved student with featherweight.compression.quantize's defaults and save it beside, as the pipeline does."""
+    from featherweight.compression.quantize import QuantizeConfig, quantize
 
     student, config = load_student(student_dir), QuantizeConfig()
     out = Path(str(student_dir) + "-quantized")

@@ -123,7 +123,7 @@ def test_plot_config_checks_inputs(tmp_path):
 
 def test_skyline_plot_from_a_results_table_aggregates_seeds(tmp_path):
     """`analyze plot` on a results table plots each setting's mean over seeds and returns the skyline."""
-    from featherweight.results import write_table
+    from featherweight.experiments.results import write_table
 
     records = [{"command": "compress", "task": "sst-2", "setting_id": s, "config_id": f"{s}{seed}",
                 "variant": "distilled", "name": name, "arch": "ffn", "seed": seed, "dev_accuracy": accuracy,

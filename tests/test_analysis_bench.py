@@ -16,7 +16,7 @@ def study():
 def test_study_grids_hold_the_planned_runs(study, tmp_path):
     """SST-2: ten thesis students and RNN Char100 with max pooling x two alphas x three seeds on augmented data;
     QQP and MNLI: three students, original data; every run makes all four variants."""
-    from featherweight.sweep import expand
+    from featherweight.experiments.sweep import expand
 
     args = study.parse_args(["--work-dir", str(tmp_path), "--augmented", "aug.tsv", "--glue-dir", "g"])
     sst2 = expand(study.study_grid("sst-2", args))
@@ -40,7 +40,7 @@ def test_study_grids_hold_the_planned_runs(study, tmp_path):
 
 def test_students_option_runs_only_the_named_students(study, tmp_path, capsys):
     """--students picks runs by thesis-style name, K=2500 hash students apart from K=5000 ones."""
-    from featherweight.sweep import expand
+    from featherweight.experiments.sweep import expand
 
     args = study.parse_args(["--work-dir", str(tmp_path), "--augmented", "none", "--glue-dir", "g", "--seeds", "1"])
     labels = {study.config_label(config) for config in expand(study.study_grid("sst-2", args))}
@@ -107,7 +107,7 @@ def test_rerun_reruns_only_the_chosen_students(study, tmp_path, monkeypatch):
     """--rerun runs the chosen students again; the finished runs of the others are only read, never rerun."""
     import types
 
-    import featherweight.sweep as sweep
+    import featherweight.experiments.sweep as sweep
 
     calls = []
     monkeypatch.setattr(sweep, "artifacts_complete", lambda config: True)
@@ -129,8 +129,8 @@ def _record(name, arch, dim, alpha, variant, seed, accuracy, size):
 def test_report_only_writes_every_recorded_run_and_keeps_uncovered_earlier_entries(study, tmp_path, monkeypatch):
     """--report-only runs nothing; the skyline file holds every record of the table and, marked carried_over,
     the earlier file's entries no record covers (the record replaces the one it covers); the skyline is redone."""
-    import featherweight.sweep as sweep
-    from featherweight.results import write_table
+    import featherweight.experiments.sweep as sweep
+    from featherweight.experiments.results import write_table
 
     monkeypatch.setattr(sweep, "run_configs", lambda *a, **k: pytest.fail("--report-only must not run anything"))
     results, docs = tmp_path / "results", tmp_path / "docs"

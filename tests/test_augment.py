@@ -220,7 +220,7 @@ def test_keep_fraction_keeps_a_seeded_share():
 def test_label_distributions_compare_original_labels_with_teacher_argmax():
     """Original gold labels and the argmax of the augmented rows' soft targets give two distributions."""
     from featherweight.augment import label_distributions
-    from featherweight.soft_targets import SoftTargets
+    from featherweight.teacher.soft_targets import SoftTargets
 
     logits = np.array([[2.0, 0.0, 1.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0], [5.0, 0.0, 0.0]], np.float32)
     targets = SoftTargets(logits, np.arange(2, 6), {})

@@ -191,7 +191,7 @@ def test_teacher_labels_the_augmented_file_and_distributions_compare(glue_dir, m
 
     from conftest import build_tiny_bert
     from featherweight.augment import augment, label_distributions
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 
     teacher = build_tiny_bert(tmp_path / "teacher")  # untrained is enough to label; names must match the task
     model = AutoModelForSequenceClassification.from_pretrained(

@@ -7,11 +7,11 @@ import torch
 
 from conftest import ARCHS, CHECK_TEXTS, EMBEDDINGS, TRAIN_TEXTS, make_sentences
 from featherweight.artifact import load_student, save_student
-from featherweight.export import ExportConfig, export
-from featherweight.predict import load
-from featherweight.prune import prune
-from featherweight.quantize import QuantizeConfig, quantize, saved_quantize_config
-from featherweight.quantized import DynamicInt8Linear, WeightInt8Linear
+from featherweight.deploy import ExportConfig, export
+from featherweight.deploy.predict import load
+from featherweight.compression.prune import prune
+from featherweight.compression.quantize import QuantizeConfig, quantize, saved_quantize_config
+from featherweight.compression.quantized import DynamicInt8Linear, WeightInt8Linear
 from featherweight.tokens import encode_texts
 
 # Lengths from empty to 600 characters, so every short row of a batch carries a lot of padding.

@@ -13,11 +13,11 @@ import pytest
 
 from featherweight.artifact import load_student
 from featherweight.cli import main
-from featherweight.export import ExportConfig, export
-from featherweight.export import c_build
-from featherweight.export.golden import read_golden
-from featherweight.export.reference_tokenizer import PortableTokenizer
-from featherweight.export.weights import int8_reference_model
+from featherweight.deploy import ExportConfig, export
+from featherweight.deploy import c_build
+from featherweight.deploy.golden import read_golden
+from featherweight.deploy.reference_tokenizer import PortableTokenizer
+from featherweight.deploy.weights import int8_reference_model
 from featherweight.tokens import encode_texts
 from conftest import CHECK_TEXTS, torch_logits
 

@@ -66,7 +66,7 @@ def test_option_help_says_what_none_means():
 
 def test_field_comments_come_from_the_parent_config_too():
     """CompressConfig's options take DistillConfig's comments (its base class) as well as its own."""
-    from featherweight.pipeline import CompressConfig
+    from featherweight.experiments.pipeline import CompressConfig
 
     comments = field_comments(CompressConfig)
     assert "teacher logits" in comments["soft_targets"] and "compression_actions" in comments

@@ -26,7 +26,7 @@ def topics(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def topic_teacher(tmp_path_factory, topics) -> Path:
     """The tiny BERT with four outputs, fine-tuned through finetune() on the topic files."""
-    from featherweight.finetune import FinetuneConfig, finetune
+    from featherweight.teacher.finetune import FinetuneConfig, finetune
 
     words = tuple(word for group in TOPICS.values() for word in group) + tuple(TOPIC_FILLER)
     tiny = build_tiny_bert(tmp_path_factory.mktemp("bert4"), num_labels=4, extra_words=words)
@@ -57,7 +57,7 @@ def test_compress_evaluate_and_export_a_four_class_task_from_its_files(topics, t
     """compress --train-file ... distils, quantizes and exports a 4-class student; evaluate and ONNX use its names."""
     from featherweight.artifact import load_student, predict_data
     from featherweight.data import read_task_file
-    from featherweight.predict import load
+    from featherweight.deploy.predict import load
 
     student_dir = tmp_path / "student"
     assert main(["compress", *_data_options(topics), "--teacher", str(topic_teacher), "--student-arch", "bilstm",

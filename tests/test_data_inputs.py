@@ -62,7 +62,7 @@ def test_augment_input_file_with_a_byte_order_mark_augments_like_one_without(glu
 
 def test_grid_yaml_with_a_byte_order_mark_loads_and_one_not_utf8_is_named(tmp_path):
     """A sweep grid saved with a BOM loads to the same mapping; a Latin-1 one is a DataError at file:line."""
-    from featherweight.sweep import load_grid
+    from featherweight.experiments.sweep import load_grid
 
     text = "archs: [bilstm, ffn]\nseeds: [1, 2]\ntask: sst-2\n"
     (tmp_path / "plain.yaml").write_text(text, encoding="utf-8")
@@ -88,7 +88,7 @@ def test_json_with_a_byte_order_mark_loads(tmp_path):
 def test_saved_soft_targets_with_a_byte_order_mark_in_their_json_load(glue_dir, tmp_path):
     """--soft-targets FILE whose metadata JSON was re-saved with a BOM still loads."""
     from featherweight.fingerprint import file_sha256
-    from featherweight.soft_targets import load_soft_targets
+    from featherweight.teacher.soft_targets import load_soft_targets
 
     data_file = glue_dir / "SST-2" / "dev.tsv"
     np.savez(tmp_path / "targets.npz", logits=np.zeros((60, 2), np.float32), line_numbers=np.arange(2, 62))

@@ -12,7 +12,7 @@ import torch
 from conftest import cli_error
 from featherweight import devices
 from featherweight.cli import main
-from featherweight.teacher import collate, predict_logits, tokenize_rows
+from featherweight.teacher.model import collate, predict_logits, tokenize_rows
 
 
 @pytest.fixture
@@ -217,7 +217,7 @@ def test_a_checkpoint_holds_cpu_tensors_and_resumes_under_another_device_setting
                                                                                 monkeypatch, caplog, one_thread):
     """A run checkpointed with --device cpu resumes with --device auto (a device is not a setting of the model),
     from a training state that holds only CPU tensors."""
-    import featherweight.finetune as module
+    import featherweight.teacher.finetune as module
     from featherweight.data import DataConfig
 
     config = dict(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1), teacher=str(tiny_bert),

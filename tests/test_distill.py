@@ -14,9 +14,9 @@ from conftest import make_sentences, saved_soft_targets_folder, write_tsv
 from featherweight.artifact import load_student, predict_data
 from featherweight.cli import main
 from featherweight.data import DataConfig, get_task, load_splits
-from featherweight.distill import DistillConfig, distill, distillation_loss
-from featherweight.evaluate import EvaluateConfig, evaluate
-from featherweight.pipeline import CompressConfig
+from featherweight.compression.distill import DistillConfig, distill, distillation_loss
+from featherweight.measure.evaluate import EvaluateConfig, evaluate
+from featherweight.experiments.pipeline import CompressConfig
 from featherweight.tokens import encode_data
 
 FAST = dict(hidden_dim=16, classifier_dim=16, batch_size=16, epochs=2, progress=False)
@@ -102,7 +102,7 @@ def test_student_predicts_the_same_in_a_fresh_process(glue_dir, finetuned_teache
 
 def _train_tiny_student(config):
     """A 16-dim student of `config` and what distill._train returns for it (Adam, lr 1e-2, batches of 16)."""
-    import featherweight.distill as module
+    import featherweight.compression.distill as module
     from featherweight.embeddings import build_embedding
     from featherweight.students import build_student
 
@@ -117,7 +117,7 @@ def _train_tiny_student(config):
 
 def test_best_model_is_the_best_heldout_epoch_not_the_last(glue_dir, tmp_path, monkeypatch):
     """Training returns a copy of the weights from the best held-out epoch, even when later epochs are worse."""
-    import featherweight.distill as module
+    import featherweight.compression.distill as module
 
     scores = iter([0.9, 0.5, 0.4])
     snapshots = []
@@ -139,7 +139,7 @@ def test_best_model_is_the_best_heldout_epoch_not_the_last(glue_dir, tmp_path, m
 def test_equal_heldout_accuracy_with_a_falling_loss_is_not_stale(glue_dir, tmp_path, monkeypatch):
     """A student stuck at one accuracy (the majority class) while its held-out loss falls keeps training, and
     a tie with a rising loss counts towards patience."""
-    import featherweight.distill as module
+    import featherweight.compression.distill as module
 
     monkeypatch.setattr(module, "split_metrics", lambda *args: {"accuracy": 0.6})
     losses = iter([0.9, 0.8, 0.7, 0.75, 0.76, 0.5])
@@ -156,7 +156,7 @@ def test_equal_heldout_accuracy_with_a_falling_loss_is_not_stale(glue_dir, tmp_p
 @pytest.mark.parametrize("task", ["qqp", "mnli"])
 def test_pair_tasks_distil_with_the_pair_classifier(task, glue_dir, tmp_path, tiny_bert):
     """QQP and MNLI students read two sentences and report the task's metrics (F1 for QQP)."""
-    from featherweight.finetune import FinetuneConfig, finetune
+    from featherweight.teacher.finetune import FinetuneConfig, finetune
     from conftest import build_tiny_bert
 
     data = DataConfig(task=task, glue_dir=str(glue_dir), heldout_fraction=0.1)
@@ -179,7 +179,7 @@ def test_augmented_rows_are_labelled_by_the_teacher(glue_dir, finetuned_teacher,
     """Augmented rows join training with the teacher's argmax as their label."""
     sentences, _ = make_sentences(40, seed=9)
     augmented = write_tsv(tmp_path / "aug.tsv", ["sentence", "label"], [[s, 0] for s in sentences])
-    import featherweight.distill as module
+    import featherweight.compression.distill as module
 
     seen = {}
     real_train = module._train
@@ -205,7 +205,7 @@ def test_composed_and_augmented_rows_both_join_training(glue_dir, finetuned_teac
     augmented = write_tsv(tmp_path / "aug.tsv", ["sentence", "label"], [[s, 0] for s in sentences])
     composed = compose(ComposeConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
                                      output=str(tmp_path / "composed.tsv"), rows=25))["output"]
-    import featherweight.distill as module
+    import featherweight.compression.distill as module
 
     seen = {}
     real_train = module._train
@@ -226,7 +226,7 @@ def test_composed_and_augmented_rows_both_join_training(glue_dir, finetuned_teac
 def test_token_ids_are_cached_on_disk(glue_dir, tmp_path):
     """Encoding the same split with the same tokenizer twice reads the cache the first call wrote."""
     config = distill_run_config(glue_dir, tmp_path, tmp_path)
-    from featherweight.distill import fit_student_tokenizer
+    from featherweight.compression.distill import fit_student_tokenizer
 
     tokenizer = fit_student_tokenizer(config, ["x"])
     train = load_splits(config.data)["train"]
@@ -255,7 +255,7 @@ def test_compress_command_runs_end_to_end(glue_dir, finetuned_teacher, tmp_path,
 
 def test_missing_teacher_is_a_clear_error(tmp_path, glue_dir):
     """A teacher path that does not exist names the fix instead of failing deep inside."""
-    from featherweight.pipeline import compress
+    from featherweight.experiments.pipeline import compress
 
     config = CompressConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir)), teacher=str(tmp_path / "nope"),
                             progress=False)
@@ -273,8 +273,8 @@ def test_evaluate_refuses_a_student_of_another_task(glue_dir, tmp_path):
 
 def test_saved_soft_targets_replace_the_teacher(glue_dir, finetuned_teacher, tmp_path):
     """Distillation can start from saved soft targets alone, and refuses ones made from another file."""
-    from featherweight.pipeline import compress
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+    from featherweight.experiments.pipeline import compress
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 
     saved = tmp_path / "saved" / "train.npz"
     soft_targets(SoftTargetConfig(teacher=str(finetuned_teacher), data_file=str(glue_dir / "SST-2" / "train.tsv"),

@@ -13,10 +13,10 @@ import pytest
 from conftest import ARCHS, CHECK_TEXTS, EMBEDDINGS, make_quantized, padded, torch_logits
 from featherweight.artifact import load_student
 from featherweight.data import DataConfig, load_splits
-from featherweight.export import ExportConfig, export
-from featherweight.export.golden import GOLDEN_SENTENCES
-from featherweight.export.runtime import ort_logits, ort_session
-from featherweight.export.weights import int8_reference_model
+from featherweight.deploy import ExportConfig, export
+from featherweight.deploy.golden import GOLDEN_SENTENCES
+from featherweight.deploy.runtime import ort_logits, ort_session
+from featherweight.deploy.weights import int8_reference_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -161,8 +161,8 @@ def test_export_config_names_the_valid_choices():
 @pytest.mark.parametrize("arch,embedding", [("bilstm", "hash"), ("rnn", "bpe")])
 def test_quantized_artifact_exports_its_stored_int8_weights(arch, embedding, students, tmp_path):
     """From a quantized artifact, int8 exports use its stored int8 rows and scales, and are checked against them."""
-    from featherweight.export.weights import QuantizedTensor, int8_weights
-    from featherweight.quantize import int8_weights as stored_weights
+    from featherweight.deploy.weights import QuantizedTensor, int8_weights
+    from featherweight.compression.quantize import int8_weights as stored_weights
 
     quantized_dir = make_quantized(students(arch, embedding))
     quantized = load_student(quantized_dir)

@@ -9,10 +9,10 @@ import pytest
 
 from featherweight.artifact import load_student
 from featherweight.data import DataConfig, load_splits
-from featherweight.export import ExportConfig, export
-from featherweight.export import c_build
-from featherweight.export.golden import read_golden
-from featherweight.export.weights import int8_reference_model
+from featherweight.deploy import ExportConfig, export
+from featherweight.deploy import c_build
+from featherweight.deploy.golden import read_golden
+from featherweight.deploy.weights import int8_reference_model
 from featherweight.tokens import encode_texts
 from conftest import CHECK_TEXTS, C_LOGIT_ATOL, make_quantized, make_student, torch_logits
 
@@ -79,7 +79,7 @@ def test_c_bpe_merges_words_up_to_its_buffer_and_more_when_raised(students, tmp_
 
 @pytest.mark.parametrize("arch,embedding", [("bilstm", "bpe"), ("rnn", "hash")])
 def test_float_student_and_its_quantized_artifact_export_the_same_c(arch, embedding, students, tmp_path):
-    """The exporter quantizes a float student with featherweight.quantize's recipe: same C as from its artifact."""
+    """The exporter quantizes a float student with featherweight.compression.quantize's recipe: same C as from its artifact."""
     directory = students(arch, embedding)
     export(ExportConfig(model=str(directory), output=str(tmp_path / "float"), format="c", verify=False))
     manifest = export(ExportConfig(model=str(make_quantized(directory)), output=str(tmp_path / "int8"), format="c"))

@@ -14,13 +14,13 @@ import torch
 
 from conftest import make_sentences, tiny_student
 from featherweight.artifact import load_student, save_student
-from featherweight.export import ExportConfig, c_build, export
-from featherweight.export.c_export import write_c
-from featherweight.export.runtime import ort_logits, ort_session
-from featherweight.export.tokenizer_port import build_port
-from featherweight.export.weights import QuantizedTensor, int8_bytes, int8_weights
-from featherweight.predict import load
-from featherweight.quantize import QuantizeConfig, quantize
+from featherweight.deploy import ExportConfig, c_build, export
+from featherweight.deploy.c_export import write_c
+from featherweight.deploy.runtime import ort_logits, ort_session
+from featherweight.deploy.tokenizer_port import build_port
+from featherweight.deploy.weights import QuantizedTensor, int8_bytes, int8_weights
+from featherweight.deploy.predict import load
+from featherweight.compression.quantize import QuantizeConfig, quantize
 from featherweight.tokens import encode_texts
 
 TEXTS = make_sentences(30, seed=7)[0] + ["", "good", "a " * 300, "It's NOT bad -- 3.5/5, ok?", "Ångström ﬁne"]

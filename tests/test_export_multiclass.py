@@ -12,12 +12,12 @@ import torch
 
 from featherweight.artifact import build_model, load_student, save_student
 from featherweight.cli import main
-from featherweight.export import ExportConfig, export
-from featherweight.export import c_build
-from featherweight.export.c_export import label_identifiers
-from featherweight.export.runtime import ort_session
-from featherweight.export.weights import int8_reference_model
-from featherweight.predict import load
+from featherweight.deploy import ExportConfig, export
+from featherweight.deploy import c_build
+from featherweight.deploy.c_export import label_identifiers
+from featherweight.deploy.runtime import ort_session
+from featherweight.deploy.weights import int8_reference_model
+from featherweight.deploy.predict import load
 from featherweight.tokens import encode_texts
 from conftest import CHECK_TEXTS, TRAIN_TEXTS, torch_logits
 

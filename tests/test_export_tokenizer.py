@@ -8,10 +8,10 @@ import pytest
 
 from conftest import make_sentences
 from featherweight.embeddings import fit_tokenizer, fnv1a_32, murmur3_32
-from featherweight.export.golden import GOLDEN_SENTENCES
-from featherweight.export.reference_tokenizer import SPACES, PortableTokenizer
-from featherweight.export import reference_tokenizer as port_module
-from featherweight.export.tokenizer_port import build_port
+from featherweight.deploy.golden import GOLDEN_SENTENCES
+from featherweight.deploy.reference_tokenizer import SPACES, PortableTokenizer
+from featherweight.deploy import reference_tokenizer as port_module
+from featherweight.deploy.tokenizer_port import build_port
 
 TRAIN = make_sentences(200, seed=1)[0] + ["it's a 10/10 film, isn't it?", "Café naïve — “quoted” … ﬁne"]
 SENTENCES = list(GOLDEN_SENTENCES) + make_sentences(30, seed=7)[0] + [

@@ -10,13 +10,13 @@ import torch
 
 from conftest import TINY_TEXTS, tiny_student
 from featherweight.artifact import build_model, load_student, save_student
-from featherweight.prune import prune
-from featherweight.quantize import Int8Weight, QuantizeConfig, int8_weights, quantize
-from featherweight.quantized.lowbit import (LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding, dequantize_rows,
+from featherweight.compression.prune import prune
+from featherweight.compression.quantize import Int8Weight, QuantizeConfig, int8_weights, quantize
+from featherweight.compression.quantized.lowbit import (LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding, dequantize_rows,
                                             fake_quantize, level_max, lowbit_rows)
-from featherweight.quantized.packing import (pack, pack_flat, packed_bits, packed_name, packed_width, unpack,
+from featherweight.compression.quantized.packing import (pack, pack_flat, packed_bits, packed_name, packed_width, unpack,
                                              unpack_flat)
-from featherweight.size import weights_sizes
+from featherweight.measure.size import weights_sizes
 
 ARCHS = ("bilstm", "rnn", "ffn")
 EMBEDDINGS = ("hash", "char", "bpe")

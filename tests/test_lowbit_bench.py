@@ -41,7 +41,7 @@ def test_each_thesis_point_gets_the_skyline_and_the_held_out_pick_at_or_under_it
 def test_a_recipe_quantizes_scores_and_measures_its_student(lowbit, glue_dir, tmp_path, monkeypatch):
     """One 4-bit QAT recipe on a tiny distilled student: a skyline record with every score and size, and the C
     export's dev accuracy equal to PyTorch's."""
-    from featherweight.distill import DistillConfig, distill
+    from featherweight.compression.distill import DistillConfig, distill
 
     data = DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1)
     student = distill(DistillConfig(data=data, alpha=1.0, student_arch="ffn", embedding_type="hash",

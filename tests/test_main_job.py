@@ -12,7 +12,7 @@ import pytest
 from conftest import make_sentences, saved_soft_targets_folder, spy_on_finetune, write_tsv
 from featherweight.cli import main
 from featherweight.data import DataConfig
-from featherweight.distill import DistillConfig, distill
+from featherweight.compression.distill import DistillConfig, distill
 
 SMALL = ["--embedding-dim", "16", "--hidden-dim", "16", "--classifier-dim", "16", "--batch-size", "16",
          "--epochs", "2", "--no-progress"]
@@ -21,7 +21,7 @@ SMALL = ["--embedding-dim", "16", "--hidden-dim", "16", "--classifier-dim", "16"
 @pytest.fixture(scope="module")
 def committed_dir(tmp_path_factory, glue_dir, finetuned_teacher) -> Path:
     """Soft targets of the toy SST-2 train file, laid out like bench/results/soft_targets with a teacher note."""
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 
     directory = tmp_path_factory.mktemp("committed")
     output = directory / "sst-2-train.npz"
@@ -37,7 +37,7 @@ def committed_dir(tmp_path_factory, glue_dir, finetuned_teacher) -> Path:
 
 @pytest.fixture
 def committed(monkeypatch, committed_dir) -> Path:
-    import featherweight.pipeline as pipeline
+    import featherweight.experiments.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "COMMITTED_SOFT_TARGETS", committed_dir)
     return committed_dir
@@ -57,7 +57,7 @@ def _compress_args(glue_dir, tmp_path, *extra) -> list[str]:
 def test_compress_without_a_teacher_uses_the_committed_soft_targets_and_exports(
         glue_dir, tmp_path, committed, finetune_spy, caplog, capsys, one_thread):
     """Without a teacher, compress uses the committed soft targets, names their teacher, exports and summarises."""
-    from featherweight.predict import load
+    from featherweight.deploy.predict import load
 
     caplog.set_level(logging.INFO)
     args = _compress_args(glue_dir, tmp_path, "--compression-actions", "distill", "prune", "quantize",
@@ -108,7 +108,7 @@ def test_finetune_teacher_flag_fine_tunes_instead(glue_dir, tmp_path, committed,
 def test_without_matching_committed_soft_targets_the_teacher_is_fine_tuned(
         layout, glue_dir, tmp_path, committed_dir, finetune_spy, monkeypatch, one_thread):
     """With no committed soft targets (a pip install) or ones of another train file, compress fine-tunes as before."""
-    import featherweight.pipeline as pipeline
+    import featherweight.experiments.pipeline as pipeline
 
     directory = tmp_path / "committed"
     if layout == "other-file":
@@ -123,7 +123,7 @@ def test_without_matching_committed_soft_targets_the_teacher_is_fine_tuned(
 def test_student_names_the_soft_targets_teacher_only_while_its_directory_holds_it(committed_dir, finetuned_teacher,
                                                                                   tiny_bert, tmp_path):
     """student.json names the soft targets' teacher directory only while it holds that teacher (same hash)."""
-    from featherweight.distill import teacher_record
+    from featherweight.compression.distill import teacher_record
 
     shutil.copytree(committed_dir, tmp_path / "targets")
     meta_path = tmp_path / "targets" / "sst-2-train.json"
@@ -139,7 +139,7 @@ def test_student_names_the_soft_targets_teacher_only_while_its_directory_holds_i
 
 def test_a_failure_mid_training_leaves_no_student_behind(glue_dir, tmp_path, monkeypatch):
     """Ctrl-C in a training step leaves no output directory, and an older student there is left untouched."""
-    import featherweight.distill as module
+    import featherweight.compression.distill as module
 
     config = DistillConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1), alpha=1.0,
                            embedding_dim=16, hidden_dim=16, classifier_dim=16, batch_size=16, epochs=1,
@@ -166,9 +166,9 @@ def test_a_failure_mid_training_leaves_no_student_behind(glue_dir, tmp_path, mon
 
 def test_a_failure_while_saving_a_variant_leaves_no_variant_behind(glue_dir, tmp_path, monkeypatch):
     """A variant that fails while it is written leaves no directory at its place."""
-    import featherweight.size as size
-    from featherweight.pipeline import make_variants
-    from featherweight.quantize import QuantizeConfig
+    import featherweight.measure.size as size
+    from featherweight.experiments.pipeline import make_variants
+    from featherweight.compression.quantize import QuantizeConfig
 
     summary = distill(DistillConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
                                     alpha=1.0, embedding_dim=16, hidden_dim=16, classifier_dim=16, batch_size=16,
@@ -200,8 +200,8 @@ def test_history_holds_each_epochs_dev_score(glue_dir, tmp_path):
 def test_finetune_says_where_the_teacher_goes_the_time_left_and_what_it_resumes(
         glue_dir, tiny_bert, tmp_path, monkeypatch, caplog, capsys):
     """Fine-tuning logs where the teacher goes, the time left after each epoch, and where a rerun resumes."""
-    import featherweight.finetune as module
-    from featherweight.finetune import FinetuneConfig, finetune
+    import featherweight.teacher.finetune as module
+    from featherweight.teacher.finetune import FinetuneConfig, finetune
 
     caplog.set_level(logging.INFO)
     config = FinetuneConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),

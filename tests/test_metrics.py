@@ -2,7 +2,7 @@
 import pytest
 
 from featherweight.data import get_task
-from featherweight.metrics import accuracy, f1, split_metrics, summarize
+from featherweight.measure.metrics import accuracy, f1, split_metrics, summarize
 
 
 def test_accuracy_and_f1_on_a_known_case():

@@ -9,9 +9,9 @@ import pytest
 
 from featherweight.cli import main
 from featherweight.data import get_task
-from featherweight.metrics import (confusion, format_per_class, macro_f1, per_class, split_metrics,
+from featherweight.measure.metrics import (confusion, format_per_class, macro_f1, per_class, split_metrics,
                                    summarize)
-from featherweight.results import aggregate, read_table, write_table
+from featherweight.experiments.results import aggregate, read_table, write_table
 
 NAMES = ("abbreviation", "entity", "human", "location", "number", "description")
 
@@ -114,7 +114,7 @@ def test_results_tables_keep_the_per_class_table_and_aggregate_macro_f1(suffix, 
 
 def test_compress_run_records_keep_per_class_tables_as_one_column(tmp_path):
     """A recorded run's dev_per_class becomes one record column, not one column per class and score."""
-    from featherweight.results import run_records
+    from featherweight.experiments.results import run_records
 
     from conftest import distill_run_config, write_sacred_run
 

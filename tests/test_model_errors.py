@@ -10,7 +10,7 @@ import pytest
 
 from conftest import build_tiny_bert, cli_error, make_student
 from featherweight.cli import main
-from featherweight.export import ExportConfig, export
+from featherweight.deploy import ExportConfig, export
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,11 +15,11 @@ import torch
 from conftest import CHECK_TEXTS, C_LOGIT_ATOL, FILLER, NEGATIVE, POSITIVE, padded, torch_logits
 from featherweight.artifact import load_student
 from featherweight.embeddings import fit_tokenizer, token_hash
-from featherweight.export import ExportConfig, c_build, export
-from featherweight.export.golden import GOLDEN_SENTENCES
-from featherweight.export.reference_tokenizer import PortableTokenizer
-from featherweight.export.weights import int8_reference_model
-from featherweight.predict import load
+from featherweight.deploy import ExportConfig, c_build, export
+from featherweight.deploy.golden import GOLDEN_SENTENCES
+from featherweight.deploy.reference_tokenizer import PortableTokenizer
+from featherweight.deploy.weights import int8_reference_model
+from featherweight.deploy.predict import load
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                                reason="no host C compiler (gcc) on PATH")
@@ -114,7 +114,7 @@ def test_training_portable_and_c_tokenizers_give_the_same_ids(name, tmp_path):
 
 def test_a_port_without_word_ngrams_reads_as_words_only(tmp_path):
     """port.json written before n-grams (version 1, no word_ngrams) still loads, as one id group per token."""
-    from featherweight.export.tokenizer_port import build_port
+    from featherweight.deploy.tokenizer_port import build_port
 
     tokenizer = fit_tokenizer("hash", [], dim=8, seed=0)
     port = build_port(tokenizer)

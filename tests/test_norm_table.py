@@ -8,9 +8,9 @@ import pytest
 
 from featherweight.embeddings import fit_tokenizer
 from featherweight.embeddings.text import normalize
-from featherweight.export import ExportConfig, c_build, export
-from featherweight.export.reference_tokenizer import PortableTokenizer, decode_runs
-from featherweight.export.tokenizer_port import (HANGUL_SYLLABLES, _changed, _folded, _known_characters,
+from featherweight.deploy import ExportConfig, c_build, export
+from featherweight.deploy.reference_tokenizer import PortableTokenizer, decode_runs
+from featherweight.deploy.tokenizer_port import (HANGUL_SYLLABLES, _changed, _folded, _known_characters,
                                                  _normalisation, _sentencepiece_charsmap, build_port, encode_runs)
 from conftest import TRAIN_TEXTS, make_student
 

@@ -7,21 +7,21 @@ import re
 import pytest
 
 from featherweight.cli import main
-from featherweight.distill import DistillConfig
-from featherweight.finetune import FinetuneConfig
+from featherweight.compression.distill import DistillConfig
+from featherweight.teacher.finetune import FinetuneConfig
 
 
 @pytest.fixture
 def no_data_loading(monkeypatch):
     """Fail the test if any command gets as far as reading the task's data."""
-    import featherweight.distill
-    import featherweight.finetune
+    import featherweight.compression.distill
+    import featherweight.teacher.finetune
 
     def refuse(*args, **kwargs):
         raise AssertionError("the data was loaded before the options were checked")
 
-    monkeypatch.setattr(featherweight.distill, "load_splits", refuse)
-    monkeypatch.setattr(featherweight.finetune, "load_splits", refuse)
+    monkeypatch.setattr(featherweight.compression.distill, "load_splits", refuse)
+    monkeypatch.setattr(featherweight.teacher.finetune, "load_splits", refuse)
 
 
 @pytest.mark.parametrize("option, value, message", [

@@ -10,9 +10,9 @@ import pytest
 
 from featherweight.artifact import load_student
 from featherweight.cli_args import add_dataclass_arguments, dataclass_from_args
-from featherweight.export import ExportConfig, export
-from featherweight.export.weights import int8_reference_model
-from featherweight.predict import PredictConfig, load, predict
+from featherweight.deploy import ExportConfig, export
+from featherweight.deploy.weights import int8_reference_model
+from featherweight.deploy.predict import PredictConfig, load, predict
 from featherweight.tokens import encode_texts
 from conftest import CHECK_TEXTS, torch_logits
 
@@ -61,7 +61,7 @@ def test_predict_command_arguments_build_the_config(onnx_export):
 def test_predictor_imports_neither_torch_nor_sentencepiece(onnx_export):
     """Loading an export and predicting pulls in only numpy and onnxruntime (checked in a fresh process)."""
     _, out = onnx_export
-    script = ("import sys; from featherweight.predict import load; "
+    script = ("import sys; from featherweight.deploy.predict import load; "
               f"print(load({str(out)!r}).predict(['good'])[0].label); "
               "assert 'torch' not in sys.modules and 'sentencepiece' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import cli_error, make_student
 from featherweight.cli import main
-from featherweight.export import ExportConfig, export
-from featherweight.predict import PredictConfig
+from featherweight.deploy import ExportConfig, export
+from featherweight.deploy.predict import PredictConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from featherweight.artifact import WEIGHTS_FILE, load_student, predict_data, save_student
 from featherweight.data import DataConfig, load_splits
-from featherweight.prune import (TABLE_6_3, GradualPruner, MagnitudePruning, PruneConfig, TopVPruning, apply_pruning,
+from featherweight.compression.prune import (TABLE_6_3, GradualPruner, MagnitudePruning, PruneConfig, TopVPruning, apply_pruning,
                                  cubic_sparsity, prunable_tensors, prune, sparsity_report)
 from conftest import tiny_student
 
@@ -131,7 +131,7 @@ def test_gradual_masks_stay_zero_through_optimizer_steps(tmp_path):
 
 def test_gradual_pruning_in_distillation_reaches_the_target(glue_dir, tmp_path):
     """distill() with a GradualPruner trains a student whose saved weights meet every part's target."""
-    from featherweight.distill import DistillConfig, distill
+    from featherweight.compression.distill import DistillConfig, distill
 
     config = DistillConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1), alpha=1.0,
                            student_arch="rnn", embedding_type="char", embedding_dim=8, hidden_dim=8,
@@ -167,10 +167,10 @@ def test_global_pruning_warns_when_it_all_but_empties_a_layer(tmp_path, caplog):
     with torch.no_grad():
         model.classifier[-1].weight.mul_(1e-4)  # the last layer's weights far below the others
     config = PruneConfig(pruning_scope="global", global_sparsity=0.5, global_parts=("linear",))
-    with caplog.at_level("WARNING", logger="featherweight.prune"):
+    with caplog.at_level("WARNING", logger="featherweight.compression.prune"):
         prune(model, config, embedding_type="hash")
     assert f"of {prunable_tensors(model, 'hash')[-1].name} (linear): that layer is nearly gone" in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="featherweight.prune"):
+    with caplog.at_level("WARNING", logger="featherweight.compression.prune"):
         prune(tiny_student("ffn", "hash", tmp_path)[0], config, embedding_type="hash")
     assert "nearly gone" not in caplog.text

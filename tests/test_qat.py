@@ -10,11 +10,11 @@ import torch
 
 from featherweight.artifact import load_student, predict_encoded
 from featherweight.data import DataConfig, load_splits
-from featherweight.distill import DistillConfig, distill
-from featherweight.pipeline import make_variants
-from featherweight.prune import PruneConfig, prune
-from featherweight.qat import FakeQuantization, fake_quantized_weights
-from featherweight.quantize import QuantizeConfig, quantize
+from featherweight.compression.distill import DistillConfig, distill
+from featherweight.experiments.pipeline import make_variants
+from featherweight.compression.prune import PruneConfig, prune
+from featherweight.compression.qat import FakeQuantization, fake_quantized_weights
+from featherweight.compression.quantize import QuantizeConfig, quantize
 from featherweight.tokens import encode_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -72,7 +72,7 @@ def test_fake_quantization_keeps_pruned_weights_at_zero(students):
     """Weights pruned before QAT are zero in every forward pass and after remove(), whatever the optimizer does."""
     student = load_student(students["rnn"])
     model = prune(student.model, PruneConfig(sparsity_rnn=0.5, sparsity_linear=0.5), "hash")
-    from featherweight.prune import make_permanent
+    from featherweight.compression.prune import make_permanent
 
     model = make_permanent(model)
     zeros = model.encoder.rnn.weight_hh_l0.detach() == 0

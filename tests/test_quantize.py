@@ -15,9 +15,9 @@ from conftest import TINY_TEXTS, padded_ids, tiny_student
 from featherweight.artifact import load_student, predict_data, predict_encoded, save_student
 from featherweight.cli import main
 from featherweight.data import DataConfig, load_splits
-from featherweight.prune import prune
-from featherweight.quantize import QuantizeConfig, calibration_batches, quantize
-from featherweight.quantized import ElmanEncoder, Int8RowEmbedding, quiet
+from featherweight.compression.prune import prune
+from featherweight.compression.quantize import QuantizeConfig, calibration_batches, quantize
+from featherweight.compression.quantized import ElmanEncoder, Int8RowEmbedding, quiet
 from featherweight.tokens import encode_data
 
 ARCHS = ("bilstm", "rnn", "ffn")
@@ -62,8 +62,8 @@ def test_int8_recurrent_encoders_compute_the_float_encoder_with_int8_weights_wha
     """The default int8 Elman RNN and BiLSTM keep their state in float: their sentence features are those of the
     int8-weight reference that the C and ONNX exports compute, whatever the other sentences of the batch; with a
     weight-only classifier the logits are the reference's too."""
-    from featherweight.export.weights import int8_reference_model
-    from featherweight.quantized import WeightInt8Linear, WeightInt8LSTM
+    from featherweight.deploy.weights import int8_reference_model
+    from featherweight.compression.quantized import WeightInt8Linear, WeightInt8LSTM
 
     model, tokenizer, meta = tiny_student(arch, embedding, tmp_path)
     config = QuantizeConfig(classifier_quantization="weight-only")
@@ -86,7 +86,7 @@ def test_int8_recurrent_encoders_compute_the_float_encoder_with_int8_weights_wha
 @pytest.mark.parametrize("arch, setting", [("bilstm", "lstm_activations"), ("rnn", "elman_activations")])
 def test_dynamic_int8_recurrent_steps_remain_available(tmp_path, arch, setting):
     """The thesis's dynamic int8 encoder steps are one setting away, and differ from the float-state default."""
-    from featherweight.quantized import DynamicInt8Linear, DynamicInt8LSTM
+    from featherweight.compression.quantized import DynamicInt8Linear, DynamicInt8LSTM
 
     model, tokenizer, _ = tiny_student(arch, "hash", tmp_path)
     dynamic = quantize(model, QuantizeConfig(**{setting: "dynamic-int8"}))
@@ -101,7 +101,7 @@ def test_dynamic_int8_recurrent_steps_remain_available(tmp_path, arch, setting):
 def test_artifacts_saved_before_the_activations_settings_reload_with_dynamic_steps(tmp_path, arch, setting):
     """An int8 artifact whose saved settings lack lstm_activations / elman_activations was made with dynamic int8
     recurrent steps, and reloads so."""
-    from featherweight.quantized import DynamicInt8Linear, DynamicInt8LSTM
+    from featherweight.compression.quantized import DynamicInt8Linear, DynamicInt8LSTM
 
     model, tokenizer, meta = tiny_student(arch, "hash", tmp_path)
     config = QuantizeConfig(**{setting: "dynamic-int8"})
@@ -138,7 +138,7 @@ def test_hash_importance_weights_are_stored_in_float16(tmp_path):
 @pytest.mark.parametrize("arch,setting", [("rnn", "static"), ("bilstm", "dynamic"), ("ffn", "static")])
 def test_int8_weights_come_back_under_the_float_students_names(arch, setting, tmp_path):
     """Exporters read a quantized student's stored int8 rows and scales under the float state-dict names."""
-    from featherweight.quantize import Int8Weight, int8_weights
+    from featherweight.compression.quantize import Int8Weight, int8_weights
 
     model, tokenizer, _ = tiny_student(arch, "hash", tmp_path)
     calibration = [(padded_ids(tokenizer, TEXTS[:8]),)]
@@ -169,7 +169,7 @@ def test_bad_quantize_settings_are_clear_errors():
 
 
 def _train_tiny(glue_dir, tmp_path, arch: str) -> str:
-    from featherweight.distill import DistillConfig, distill
+    from featherweight.compression.distill import DistillConfig, distill
 
     config = DistillConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1), alpha=1.0,
                            student_arch=arch, embedding_type="hash", embedding_dim=16, hidden_dim=16,
@@ -196,8 +196,8 @@ def test_quantized_student_predicts_like_the_float_one(arch, glue_dir, tmp_path)
 
 def test_static_calibration_reads_the_heldout_slice_never_dev(glue_dir, tmp_path, monkeypatch):
     """The pipeline calibrates static scales on the held-out train rows, not on dev."""
-    import featherweight.quantize as module
-    from featherweight.pipeline import make_variants
+    import featherweight.compression.quantize as module
+    from featherweight.experiments.pipeline import make_variants
 
     seen = []
     real = module.calibration_batches
@@ -223,7 +223,7 @@ import numpy as np, torch
 torch.set_num_threads(1)
 from featherweight.artifact import load_student, predict_data
 from featherweight.data import DataConfig, load_splits
-from featherweight.quantize import QuantizeConfig, calibration_batches, quantize
+from featherweight.compression.quantize import QuantizeConfig, calibration_batches, quantize
 from featherweight.tokens import encode_data
 glue_dir, out, directories = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 splits = load_splits(DataConfig(task="sst-2", glue_dir=glue_dir, heldout_fraction=0.1), show_progress=False)

@@ -21,7 +21,7 @@ def local_ray():
 @pytest.fixture
 def keep_shards(monkeypatch):
     """Leave the shard folders in place after a run (the driver's rmtree only), to compare and resume them."""
-    from featherweight import soft_targets as soft_targets_module
+    from featherweight.teacher import soft_targets as soft_targets_module
     from featherweight.augment import run as augment_module
 
     for module in (soft_targets_module, augment_module):
@@ -50,7 +50,7 @@ def _only_changed(before: dict, after: dict, names: list[str]) -> None:
 def test_soft_targets_on_ray_match_local_and_redo_only_a_missing_shard(local_ray, keep_shards, one_thread,
                                                                        finetuned_teacher, glue_dir, tmp_path):
     """Ray gives the local logits and shard files; a lost shard is the only one recomputed on rerun."""
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 
     def config(folder, **backend):
         return SoftTargetConfig(teacher=str(finetuned_teacher), data_file=str(glue_dir / "SST-2" / "train.tsv"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import distill_run_config, write_sacred_run
-from featherweight.distill import DistillConfig
-from featherweight.results import (AnalyzeResultsConfig, aggregate, analyze_results, append_records, collect,
+from featherweight.compression.distill import DistillConfig
+from featherweight.experiments.results import (AnalyzeResultsConfig, aggregate, analyze_results, append_records, collect,
                                    config_id, read_table, setting_id, write_table)
 
 
@@ -41,7 +41,7 @@ def test_a_non_default_pooling_is_part_of_the_students_name(tmp_path):
 
 def test_collect_reads_runs_that_record_run_wrote(tmp_path):
     """A compress run recorded with sacred gives one flat record per variant with config, metrics and versions."""
-    from featherweight.records import record_run
+    from featherweight.experiments.records import record_run
 
     config = DistillConfig(student_arch="ffn", embedding_type="hash", embedding_dim=25, seed=7)
     record_run("compress", config, lambda: _summary(7, 0.8), runs_dir=tmp_path / "runs", seed=7)

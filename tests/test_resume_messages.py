@@ -27,7 +27,7 @@ def _crash_on_call(real, number: int):
 def test_resumed_soft_targets_say_how_many_shards_and_rows_are_done(tiny_bert, glue_dir, tmp_path, monkeypatch,
                                                                    caplog):
     """A rerun after an interruption logs 'soft-targets: resuming, 2 of 4 shards done (100 rows)'."""
-    import featherweight.soft_targets as module
+    import featherweight.teacher.soft_targets as module
 
     config = module.SoftTargetConfig(teacher=str(tiny_bert), data_file=str(glue_dir / "SST-2" / "train.tsv"),
                                      output=str(tmp_path / "targets.npz"), shard_size=50, progress=False)

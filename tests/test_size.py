@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import save_file
 
 from featherweight.artifact import save_student
-from featherweight.prune import prune
-from featherweight.quantize import QuantizeConfig, quantize
-from featherweight.size import (AnalyzeConfig, analyze, artifact_sizes, compression_ratios, gzip_file_bytes,
+from featherweight.compression.prune import prune
+from featherweight.compression.quantize import QuantizeConfig, quantize
+from featherweight.measure.size import (AnalyzeConfig, analyze, artifact_sizes, compression_ratios, gzip_file_bytes,
                                 gzip_size, teacher_sizes, tensor_sizes)
 from conftest import tiny_student
 
@@ -105,7 +105,7 @@ def test_deployable_bytes_count_weights_tokenizer_files_and_labels(tmp_path):
     import io
     import tarfile
 
-    from featherweight.size import deployable_files, deployable_sizes, tar_bytes
+    from featherweight.measure.size import deployable_files, deployable_sizes, tar_bytes
 
     model, tokenizer, meta = tiny_student("bilstm", "bpe", tmp_path)
     directory = save_student(tmp_path / "s", model, tokenizer, meta)
@@ -125,7 +125,7 @@ def test_deployable_bytes_count_weights_tokenizer_files_and_labels(tmp_path):
 
 def test_deployable_bytes_grow_with_a_larger_tokenizer_file(tmp_path):
     """The tokenizer's model file is counted: a bigger bpe.model gives a bigger deployable size, same weights."""
-    from featherweight.size import deployable_sizes
+    from featherweight.measure.size import deployable_sizes
 
     model, tokenizer, meta = tiny_student("ffn", "bpe", tmp_path)
     directory = save_student(tmp_path / "s", model, tokenizer, meta)

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import write_tsv
 from featherweight.data import DataConfig, get_task, load_splits
-from featherweight.soft_targets import SoftTargetConfig, soft_targets
-from featherweight.teacher import load_teacher, predict_logits
+from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
+from featherweight.teacher.model import load_teacher, predict_logits
 
 
 def distill_run_config(teacher, data_file, tmp_path, **overrides) -> SoftTargetConfig:
@@ -70,7 +70,7 @@ def test_changed_teacher_makes_the_cache_stale(finetuned_teacher, glue_dir, tmp_
 
 def test_interrupted_run_resumes_from_finished_shards(finetuned_teacher, glue_dir, tmp_path, monkeypatch):
     """Shards already written are not recomputed after an interruption."""
-    import featherweight.soft_targets as module
+    import featherweight.teacher.soft_targets as module
 
     config = distill_run_config(finetuned_teacher, glue_dir / "SST-2" / "train.tsv", tmp_path, shard_size=50)
     calls = []

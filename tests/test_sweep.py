@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from featherweight.results import collect, read_table
-from featherweight.sweep import SweepConfig, expand, load_grid, run_configs, sweep
+from featherweight.experiments.results import collect, read_table
+from featherweight.experiments.sweep import SweepConfig, expand, load_grid, run_configs, sweep
 from conftest import tiny_grid
 
 

@@ -6,9 +6,9 @@ import types
 
 import pytest
 
-from featherweight import sweep as sweep_module
-from featherweight.results import collect, config_id
-from featherweight.sweep import expand, run_configs
+from featherweight.experiments import sweep as sweep_module
+from featherweight.experiments.results import collect, config_id
+from featherweight.experiments.sweep import expand, run_configs
 from conftest import local_ray_instance, tiny_grid
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from featherweight.data import DataConfig, get_task
-from featherweight.evaluate import EvaluateConfig, evaluate
-from featherweight.finetune import FinetuneConfig, finetune
-from featherweight.teacher import TEACHER_INFO, label_permutation, load_teacher, predict_logits
+from featherweight.measure.evaluate import EvaluateConfig, evaluate
+from featherweight.teacher.finetune import FinetuneConfig, finetune
+from featherweight.teacher.model import TEACHER_INFO, label_permutation, load_teacher, predict_logits
 
 
 def distill_run_config(glue_dir, teacher, out, **overrides) -> FinetuneConfig:
@@ -48,7 +48,7 @@ def test_interrupted_finetuning_resumes_to_the_same_model(tmp_path, glue_dir, ti
     finetune(straight)
 
     resumed = distill_run_config(glue_dir, tiny_bert, tmp_path / "resumed", checkpoint_every=4)
-    import featherweight.finetune as module
+    import featherweight.teacher.finetune as module
 
     calls = {"n": 0}
     real_save = module._save_checkpoint

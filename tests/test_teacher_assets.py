@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from featherweight import teacher_assets
-from featherweight.teacher_assets import COMPLETE, assemble, installed_parts
+from featherweight.teacher import assets as teacher_assets
+from featherweight.teacher.assets import COMPLETE, assemble, installed_parts
 
 FILES = {"config.json": b'{"model_type": "bert"}', "tokenizer.json": b"{}", "model.safetensors": bytes(range(256)) * 40,
          "1_Pooling/config.json": b"{}"}

@@ -17,8 +17,8 @@ pytest.importorskip("fairseq")
 import torch  # noqa: E402
 
 from featherweight.data.tasks import get_task  # noqa: E402
-from featherweight.teacher import TEACHER_INFO, load_teacher, predict_logits  # noqa: E402
-from featherweight.teacher_fairseq import (fairseq_teacher_directory, label_names,  # noqa: E402
+from featherweight.teacher.model import TEACHER_INFO, load_teacher, predict_logits  # noqa: E402
+from featherweight.teacher.fairseq import (fairseq_teacher_directory, label_names,  # noqa: E402
                                            mapped_state_dict)
 
 FAIRSEQ_ORDER = ["contradiction", "neutral", "entailment"]  # the order fairseq's MNLI head predicts in
@@ -165,7 +165,7 @@ def test_token_ids_equal_fairseq_dictionary_indices(fairseq_teacher, cache):
     from fairseq.data.encoders.gpt2_bpe_utils import get_encoder
     from transformers import AutoTokenizer
 
-    from featherweight.teacher_fairseq import fairseq_token_ids, load_dictionary
+    from featherweight.teacher.fairseq import fairseq_token_ids, load_dictionary
 
     _, folder, _, _ = fairseq_teacher
     tokenizer = AutoTokenizer.from_pretrained(fairseq_teacher_directory(str(folder)))
@@ -179,7 +179,7 @@ def test_token_ids_equal_fairseq_dictionary_indices(fairseq_teacher, cache):
 
 
 def test_second_call_reuses_the_cache_and_a_changed_checkpoint_converts_again(fairseq_teacher, cache, monkeypatch):
-    import featherweight.teacher_fairseq as teacher_fairseq
+    import featherweight.teacher.fairseq as teacher_fairseq
 
     root, folder, model, cfg = fairseq_teacher
     first = fairseq_teacher_directory(str(folder))
@@ -234,7 +234,7 @@ def test_a_head_without_label_dict_is_refused_naming_the_file_to_copy(fairseq_te
 
 
 def test_resolve_teacher_maps_a_fairseq_spec_to_the_converted_directory(fairseq_teacher, cache):
-    from featherweight.teacher import resolve_teacher, teacher_info
+    from featherweight.teacher.model import resolve_teacher, teacher_info
 
     spec = f"fairseq:{fairseq_teacher[1]}"
     assert resolve_teacher(spec) == str(fairseq_teacher_directory(spec))

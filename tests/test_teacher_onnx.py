@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import cli_error
-from featherweight import teacher_onnx
+from featherweight.teacher import onnx as teacher_onnx
 from featherweight.data import get_task, read_task_file
-from featherweight.soft_targets import SoftTargetConfig, soft_targets
-from featherweight.teacher import load_teacher, predict_logits
+from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
+from featherweight.teacher.model import load_teacher, predict_logits
 
 
 def distill_run_config(teacher, data_file, tmp_path, **overrides) -> SoftTargetConfig:
@@ -126,7 +126,7 @@ def test_onnx_int8_labels_only_when_it_agrees_with_torch(finetuned_teacher, glue
     verdict = json.loads(next((tmp_path / "own" / "teacher-onnx").glob("*/int8-agreement.json")).read_text())
     assert verdict["total"] == 60
 
-    import featherweight.soft_targets as module
+    import featherweight.teacher.soft_targets as module
 
     monkeypatch.setattr(module, "predict_logits", lambda *args, **kwargs: pytest.fail("the verdict is cached"))
     monkeypatch.setattr(teacher_onnx, "INT8_MIN_AGREEMENT", 1.01)
@@ -147,7 +147,7 @@ def test_refused_int8_is_one_cli_line(finetuned_teacher, glue_dir, tmp_path, mon
 
 def test_agreement_rows_without_a_dev_file_are_held_out_rows(finetuned_teacher, glue_dir, tmp_path, monkeypatch):
     """Data with no dev file beside it is checked on the first AGREEMENT_ROWS rows of a seeded held-out draw."""
-    from featherweight.soft_targets import agreement_rows
+    from featherweight.teacher.soft_targets import agreement_rows
 
     data_file = shutil.copy(glue_dir / "SST-2" / "train.tsv", tmp_path / "reviews.tsv")
     monkeypatch.setattr(teacher_onnx, "AGREEMENT_ROWS", 4)

@@ -20,9 +20,9 @@ import pytest
 from featherweight.artifact import load_student
 from featherweight.embeddings import fit_tokenizer
 from featherweight.embeddings.text import normalize
-from featherweight.export import ExportConfig, c_build, export
-from featherweight.export.reference_tokenizer import PortableTokenizer
-from featherweight.export.tokenizer_port import HANGUL_SYLLABLES, _sentencepiece_charsmap, build_port
+from featherweight.deploy import ExportConfig, c_build, export
+from featherweight.deploy.reference_tokenizer import PortableTokenizer
+from featherweight.deploy.tokenizer_port import HANGUL_SYLLABLES, _sentencepiece_charsmap, build_port
 from conftest import TRAIN_TEXTS, make_student
 
 CORPUS = Path(__file__).parent / "data" / "fuzz_corpus.jsonl"

@@ -10,8 +10,8 @@ import pytest
 from conftest import make_sentences
 from featherweight.embeddings import fit_tokenizer
 from featherweight.embeddings.text import normalize
-from featherweight.export.reference_tokenizer import PortableTokenizer
-from featherweight.export.tokenizer_port import build_port
+from featherweight.deploy.reference_tokenizer import PortableTokenizer
+from featherweight.deploy.tokenizer_port import build_port
 from featherweight.tokens import encode_data
 
 TRAIN = make_sentences(200, seed=1)[0] + ["ab abab ababab abba baba", "it's a 10/10 film, isn't it?"]

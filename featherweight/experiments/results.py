@@ -1,6 +1,6 @@
 """Results store: one flat record per completed compress/evaluate run (and per variant), read from sacred runs.
 
-`collect(runs_dir)` reads the sacred run directories that `featherweight.records.record_run` writes
+`collect(runs_dir)` reads the sacred run directories that `featherweight.experiments.records.record_run` writes
 (runs/<id>/run.json, config.json, info.json) and returns one record per completed `compress` or
 `evaluate` run; a compress run with prune/quantize actions gives one record per variant (distilled,
 pruned, quantized, pruned-quantized). A record is flat: identity columns (task, arch, embedding, dim,
@@ -26,7 +26,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featherweight.metrics import PER_CLASS
+from featherweight.measure.metrics import PER_CLASS
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def _measured(record: dict) -> dict:
     directory = Path(record["artifact"])
     if not (directory / "model.safetensors").is_file():
         return {}
-    from featherweight.size import weights_sizes
+    from featherweight.measure.size import weights_sizes
 
     try:
         sizes = weights_sizes(directory)
@@ -425,7 +425,7 @@ class AnalyzeResultsConfig:
 
 def analyze_results(config: AnalyzeResultsConfig) -> dict:
     """Collect the records, write the tables asked for, and return the aggregated rows."""
-    from featherweight.records import default_runs_dir
+    from featherweight.experiments.records import default_runs_dir
 
     runs_dir = Path(config.runs_dir) if config.runs_dir else default_runs_dir()
     records = collect(runs_dir) if runs_dir.is_dir() or not config.tables else []

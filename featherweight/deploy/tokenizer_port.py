@@ -11,7 +11,7 @@ import functools
 import json
 from pathlib import Path
 
-from featherweight.export.reference_tokenizer import PORT_FILE, PORT_VERSION, SPACES, WORD_MARK
+from featherweight.deploy.reference_tokenizer import PORT_FILE, PORT_VERSION, SPACES, WORD_MARK
 
 RUN_MAX_COUNT = 255  # the C runtime stores a run's count in a byte, its step in a signed byte
 RUN_STRIDES = (1, 2)  # 1: A-Z -> a-z, fullwidth, math letters; 2: alternating upper/lower pairs (Latin Extended)

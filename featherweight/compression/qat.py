@@ -1,7 +1,7 @@
 """Quantization-aware distillation: a short fine-tune of a float student whose weights are fake-quantized.
 
 Each weight that `quantize` will store in int8 / 4 / 2 bits is replaced, in every forward pass, by exactly
-the values `quantize` would store for it (featherweight.quantized.lowbit.fake_quantize), and its gradient
+the values `quantize` would store for it (featherweight.compression.quantized.lowbit.fake_quantize), and its gradient
 passes straight through to the float weight. The student keeps training on its distillation rows and
 soft targets, and the epoch with the best held-out score (the quantized model's, since the forward pass
 is quantized) is kept. Quantizing the result then stores exactly the weights training saw.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from featherweight.quantize import IMPORTANCE_BITS, QuantizeConfig
-from featherweight.quantized.lowbit import LOWBIT_SCHEMES, fake_quantize
+from featherweight.compression.quantize import IMPORTANCE_BITS, QuantizeConfig
+from featherweight.compression.quantized.lowbit import LOWBIT_SCHEMES, fake_quantize
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def quantization_aware(model: nn.Module, tokenizer, tokenizer_dir, quantization:
                        retrain) -> tuple[nn.Module, list[dict]]:
     """A copy of the float student fine-tuned for quantization.qat_epochs with fake-quantized weights, on the rows
     and soft targets of `retrain` (its DistillConfig); returns (float model, history). The input is left alone."""
-    from featherweight.distill import retrain as train_further
-    from featherweight.prune import make_permanent
+    from featherweight.compression.distill import retrain as train_further
+    from featherweight.compression.prune import make_permanent
 
     model = make_permanent(copy.deepcopy(model))  # pruning masks become zeros, which fake quantization keeps
     settings = {"epochs": quantization.qat_epochs, "patience": quantization.qat_epochs}

@@ -125,13 +125,13 @@ def is_quantization_parameter(name: str) -> bool:
 def tensor_sizes(path) -> dict:
     """Parameter and non-zero counts and bytes by stored dtype of one safetensors file.
 
-    Packed b-bit codes (tensors named *_packed<b>, see featherweight.quantized.packing) count one parameter a code
+    Packed b-bit codes (tensors named *_packed<b>, see featherweight.compression.quantized.packing) count one parameter a code
     (the zero codes padding the last byte included), and their bytes go under "packed<b>".
     """
     import numpy as np
     from safetensors import safe_open
 
-    from featherweight.quantized.packing import packed_bits, unpack_flat
+    from featherweight.compression.quantized.packing import packed_bits, unpack_flat
 
     header = safetensors_header(path)
     by_dtype, params, nonzero = {}, 0, 0

@@ -1,6 +1,6 @@
 """Torch-free prediction from an ONNX export: text in, label and probabilities out (numpy + onnxruntime only).
 
-    from featherweight.predict import load
+    from featherweight.deploy.predict import load
     predictor = load("exports/sst2-bilstm-onnx")
     predictor.predict(["a charming, funny film"])[0].label   # "positive"
 
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from featherweight.data import read_text
-from featherweight.export.manifest import read_manifest
-from featherweight.export.reference_tokenizer import PortableTokenizer
-from featherweight.export.runtime import ort_logits, ort_session, pad_ids
+from featherweight.deploy.manifest import read_manifest
+from featherweight.deploy.reference_tokenizer import PortableTokenizer
+from featherweight.deploy.runtime import ort_logits, ort_session, pad_ids
 
 
 STDIN = "-"  # the single TEXT that reads texts from standard input

@@ -21,7 +21,7 @@ from featherweight.config_io import check_options, read_json
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits, read_task_file
 from featherweight.devices import CPU, DEVICE_OPTION_RULES, cpu_state_dict, resolve_device
 from featherweight.fingerprint import path_sha256
-from featherweight.metrics import split_metrics
+from featherweight.measure.metrics import split_metrics
 from featherweight.progress import progress_bar, report
 from featherweight.students import POOLINGS
 from featherweight.tokens import EncodedData, encode_data
@@ -177,7 +177,7 @@ class TrainingSet:
 
 def _teacher_targets(config: DistillConfig, data_file: Path, data: TaskData, saved: str | None = None) -> np.ndarray:
     """The teacher's logits for `data`'s rows: from `saved` soft targets, else from the (cached) teacher."""
-    from featherweight.soft_targets import SoftTargetConfig, load_soft_targets, soft_targets
+    from featherweight.teacher.soft_targets import SoftTargetConfig, load_soft_targets, soft_targets
 
     if saved:
         return load_soft_targets(saved, data_file).for_rows(data)
@@ -197,7 +197,7 @@ def saved_soft_targets(config: DistillConfig, data_file: Path, train: bool) -> s
 
     An .npz given with --soft-targets serves the train file; a folder serves every file whose content one of its
     soft targets was made from, and a file it lacks needs the teacher."""
-    from featherweight.soft_targets import find_soft_targets
+    from featherweight.teacher.soft_targets import find_soft_targets
 
     if not saved_folder(config):
         return config.soft_targets if train else None
@@ -285,7 +285,7 @@ def transfer_data(config: DistillConfig) -> tuple[TaskData, list, dict, str | No
 def distill(config: DistillConfig, *, pruner_factory=None) -> dict:
     """Train, select on held-out train rows, score on dev, save the artifact; return the summary.
 
-    `pruner_factory(model, total_steps)`, when given, returns a pruner (see featherweight.prune.GradualPruner)
+    `pruner_factory(model, total_steps)`, when given, returns a pruner (see featherweight.compression.prune.GradualPruner)
     that prunes the student while it trains.
     """
     resolve_device(config.device)  # a missing GPU is refused before any data is read

@@ -9,7 +9,7 @@ so a sentence's logits would depend on its batch mates (and, in the encoders, dr
 character steps); float activations are batch-independent and are what the C and ONNX int8 exports
 compute. `lstm_activations="dynamic-int8"`, `elman_activations="dynamic-int8"` and
 `classifier_quantization="dynamic-per-batch"` give the thesis's batch-dependent dynamic int8 layers.
-The quantized layers live in featherweight.quantized; only its backend module touches torch.ao.
+The quantized layers live in featherweight.compression.quantized; only its backend module touches torch.ao.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from featherweight.config_io import from_known_fields
-from featherweight.quantized import (DynamicInt8Linear, DynamicInt8LSTM, ElmanEncoder, HalfEmbedding,
+from featherweight.compression.quantized import (DynamicInt8Linear, DynamicInt8LSTM, ElmanEncoder, HalfEmbedding,
                                      Int8RowEmbedding, StaticInt8Classifier, WeightInt8Linear, WeightInt8LSTM, quiet)
-from featherweight.quantized.lowbit import LOWBIT_SCHEMES, LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding
+from featherweight.compression.quantized.lowbit import LOWBIT_SCHEMES, LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding
 
 CALIBRATION_HELP = ("Static classifier quantization needs calibration batches from the held-out train slice "
                     "(never dev): pass calibration=calibration_batches(encode_data(tokenizer, "
@@ -177,7 +177,7 @@ def _linear(linear: nn.Linear, kind, skeleton: bool, bits: int | None = None) ->
 @torch.no_grad()
 def _convert(model: nn.Module, config: QuantizeConfig, calibration, skeleton: bool) -> nn.Module:
     from featherweight.embeddings.modules import HashEmbedding, TokenEmbedding
-    from featherweight.prune import make_permanent
+    from featherweight.compression.prune import make_permanent
     from featherweight.students import RecurrentEncoder
 
     model = make_permanent(copy.deepcopy(model)).eval()  # live pruning masks are folded into the copy

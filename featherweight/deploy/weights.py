@@ -2,7 +2,7 @@
 
 Every int8 export (the ONNX `weights` graph, the C code, the PyTorch int8 reference they are checked
 against) reads its weights through `int8_weights(student)`: for a quantized artifact
-(student.json "quantization", written by featherweight.quantize) the stored int8 values and scales;
+(student.json "quantization", written by featherweight.compression.quantize) the stored int8 values and scales;
 for a float student the same recipe applied here (per-row symmetric int8, hash importance float16).
 Sub-8-bit artifacts arrive as the same int8 views, with `bits` (4- and 2-bit codes, float16 scales; hash
 importance with one scale for the table) or `pq` (product-quantized tables: the codes and int8 codebooks
@@ -79,7 +79,7 @@ class QuantizedTensor:
         """Stored bytes, as the artifact holds them: codes packed at their bit width (PQ: codes and int8
         codebooks), scales float32 or float16 (one for a per-tensor or PQ table), zero points float32. The C
         export stores the same, but a b-bit matrix's scales (and the one importance scale) as float32."""
-        from featherweight.quantized.packing import packed_width  # here: its package imports torch
+        from featherweight.compression.quantized.packing import packed_width  # here: its package imports torch
 
         rows = self.values.shape[0]
         zero_points = 0 if self.zero_points is None else self.zero_points.nbytes
@@ -119,7 +119,7 @@ def _checked_pq(pq: tuple, values: np.ndarray) -> tuple:
 def quantize_rows(weight: np.ndarray) -> QuantizedTensor:
     """Symmetric per-row int8: scale = max|row| / 127, values = round(w / scale); all-zero rows get scale 1.
 
-    The recipe of featherweight.quantize (quantized/backend.symmetric_int8), so a float student
+    The recipe of featherweight.compression.quantize (quantized/backend.symmetric_int8), so a float student
     exports the same int8 values as its quantized artifact.
     """
     weight = np.asarray(weight, dtype=np.float32)
@@ -132,7 +132,7 @@ def quantize_rows(weight: np.ndarray) -> QuantizedTensor:
 
 
 def is_quantized(student) -> bool:
-    """True for an artifact saved by featherweight.quantize (its model holds int8 modules)."""
+    """True for an artifact saved by featherweight.compression.quantize (its model holds int8 modules)."""
     return bool(student.meta.get("quantization"))
 
 
@@ -145,7 +145,7 @@ def int8_weights(student) -> dict:
     float (a "none" setting) are quantized per row here, as the C code needs int8 matrices.
     """
     if is_quantized(student):
-        from featherweight.quantize import int8_weights as stored_weights
+        from featherweight.compression.quantize import int8_weights as stored_weights
 
         source = {name: _from_stored(name, value) for name, value in stored_weights(student.model).items()}
     else:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from featherweight.export import c_runtime as rt
-from featherweight.export.weights import QuantizedTensor
+from featherweight.deploy import c_runtime as rt
+from featherweight.deploy.weights import QuantizedTensor
 
 POOLINGS = {"last": "FW_POOL_LAST", "max": "FW_POOL_MAX", "mean": "FW_POOL_MEAN"}
 BPE_MAX_SYMBOLS = 128  # longest word the C BPE merges in one piece (codepoints); longer words are cut
@@ -191,7 +191,7 @@ def _tokenizer_tables(port: dict) -> tuple[str, str, list[str]]:
 
 def _packed(codes: np.ndarray, bits: int) -> np.ndarray:
     """`codes` in their order, packed as packing.pack_flat (what fw_ucode / fw_scode read)."""
-    from featherweight.quantized.packing import pack_flat  # numpy only; imported here as its package needs torch
+    from featherweight.compression.quantized.packing import pack_flat  # numpy only; imported here as its package needs torch
 
     return pack_flat(np.asarray(codes).reshape(-1), bits)
 
@@ -200,7 +200,7 @@ def _half_bits(name: str, scales: np.ndarray) -> np.ndarray:
     """The float16 bits of scales that are float16 values (b-bit rows store them so), else ValueError."""
     half = np.asarray(scales, dtype=np.float32).astype(np.float16)
     if not np.array_equal(half.astype(np.float32), scales):
-        raise ValueError(f"{name}: the scales of b-bit rows must be float16 values, as featherweight.quantize "
+        raise ValueError(f"{name}: the scales of b-bit rows must be float16 values, as featherweight.compression.quantize "
                          "stores them.")
     return half.view(np.uint16)
 

@@ -21,13 +21,13 @@ from pathlib import Path
 import featherweight
 from featherweight.config_io import check_options, read_json
 from featherweight.devices import resolve_device
-from featherweight.distill import DistillConfig, distill, saved_folder, staged_directory
-from featherweight.prune import PruneConfig
-from featherweight.soft_targets import find_soft_targets
-from featherweight.teacher import resolve_teacher
-from featherweight.teacher_fairseq import is_fairseq_teacher
-from featherweight.quantize import QuantizeConfig
-from featherweight.size import compression_ratios, recorded_teacher_sizes
+from featherweight.compression.distill import DistillConfig, distill, saved_folder, staged_directory
+from featherweight.compression.prune import PruneConfig
+from featherweight.teacher.soft_targets import find_soft_targets
+from featherweight.teacher.model import resolve_teacher
+from featherweight.teacher.fairseq import is_fairseq_teacher
+from featherweight.compression.quantize import QuantizeConfig
+from featherweight.measure.size import compression_ratios, recorded_teacher_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def ensure_teacher(config: DistillConfig, epochs: int) -> str:
         data = "--train-file ..." if config.data.is_custom else f"--task {config.data.task}"
         raise FileNotFoundError(f"Teacher {config.teacher} not found. Fine-tune one with `featherweight finetune "
                                 f"{data} --output-dir DIR` and pass --teacher DIR/best.")
-    from featherweight.finetune import FinetuneConfig, finetune
+    from featherweight.teacher.finetune import FinetuneConfig, finetune
 
     logger.info("No teacher at %s yet: fine-tuning the default teacher first.", default)
     finetune(FinetuneConfig(data=config.data, output_dir=str(default.parent), epochs=epochs, device=config.device,
@@ -160,7 +160,7 @@ def _final_variant(summary: dict) -> str:
 
 def _export(config: CompressConfig, model_dir: str) -> dict[str, str]:
     """Export `model_dir` in each of config.export's formats into <output_dir>-export-<format>/."""
-    from featherweight.export import ExportConfig, export
+    from featherweight.deploy import ExportConfig, export
 
     exports = {}
     for name in config.export:
@@ -172,7 +172,7 @@ def _export(config: CompressConfig, model_dir: str) -> dict[str, str]:
 
 def _log_summary(config: CompressConfig, summary: dict) -> None:
     """A one-screen summary: each variant's dev score(s), deployable size and place, the exports, the next commands."""
-    from featherweight.size import deployable_sizes
+    from featherweight.measure.size import deployable_sizes
 
     variants = summary.get("variants") or {"distilled": summary}
     lines = [f"Done: {summary['name']}"]
@@ -212,7 +212,7 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
     from featherweight.artifact import load_student, score_encoded
     from featherweight.data import dev_splits, load_splits
     from featherweight.data.splits import recorded_data_config
-    from featherweight.size import artifact_sizes
+    from featherweight.measure.size import artifact_sizes
     from featherweight.tokens import encode_data
 
     distilled_dir = Path(distilled_dir)
@@ -230,13 +230,13 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
     target = lambda variant: root / (distilled_dir.name + VARIANT_SUFFIXES[variant])
     models, metas = {"distilled": student.model}, {"distilled": student.meta}
     if pruning is not None:
-        from featherweight.prune import sparsity_report
+        from featherweight.compression.prune import sparsity_report
 
         models["pruned"], base = _pruned(student, target("pruned"), pruning, embedding_type, retrain)
         metas["pruned"] = {**base, "pruning": pruning.to_dict(),
                            "sparsity": sparsity_report(models["pruned"], embedding_type)}
     if quantization is not None:
-        from featherweight.quantize import calibration_batches, quantize
+        from featherweight.compression.quantize import calibration_batches, quantize
 
         calibration = None
         if quantization.classifier_quantization == "static":  # the held-out train slice, never dev
@@ -245,7 +245,7 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
             variant = "quantized" if source == "distilled" else "pruned-quantized"
             model, extra = models[source], {}
             if quantization.qat_epochs:
-                from featherweight.qat import quantization_aware
+                from featherweight.compression.qat import quantization_aware
 
                 model, extra["qat_history"] = quantization_aware(
                     model, student.tokenizer, distilled_dir / "tokenizer", quantization,
@@ -276,7 +276,7 @@ def _recorded_distill_config(student, directory: Path) -> DistillConfig:
 def _pruned(student, out: Path, pruning: PruneConfig, embedding_type: str, retrain: DistillConfig | None):
     """The pruned model and the metadata to build on: one-shot from the student, or gradual by retraining."""
     from featherweight.artifact import load_student
-    from featherweight.prune import GradualPruner, prune
+    from featherweight.compression.prune import GradualPruner, prune
 
     if pruning.pruning_schedule == "one-shot":
         return prune(student.model, pruning, embedding_type), student.meta
@@ -293,7 +293,7 @@ def _save_variant(out: Path, model, tokenizer, meta: dict) -> None:
     """Save a variant (staged, then moved into place); its student.json gets the weights' sizes, measured after
     they are written."""
     from featherweight.artifact import STUDENT_FILE, save_student
-    from featherweight.size import weights_sizes
+    from featherweight.measure.size import weights_sizes
 
     with staged_directory(out) as staged:
         save_student(staged, model, tokenizer, {key: value for key, value in meta.items() if key != "format"})

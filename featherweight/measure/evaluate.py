@@ -14,9 +14,9 @@ from featherweight.config_io import check_options
 from featherweight.data import DataConfig, TaskSpec, dev_splits, load_splits, read_task_file, task_from_record
 from featherweight.data.splits import GLUE_DIR_ENV, recorded_data_config
 from featherweight.devices import CPU, DEVICE_OPTION_RULES, resolve_device
-from featherweight.metrics import format_per_class, per_class, split_metrics, summarize
-from featherweight.teacher import load_teacher, predict_logits, teacher_info, unreachable_model
-from featherweight.teacher_fairseq import is_fairseq_teacher
+from featherweight.measure.metrics import format_per_class, per_class, split_metrics, summarize
+from featherweight.teacher.model import load_teacher, predict_logits, teacher_info, unreachable_model
+from featherweight.teacher.fairseq import is_fairseq_teacher
 
 logger = logging.getLogger(__name__)
 

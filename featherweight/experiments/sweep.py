@@ -9,8 +9,8 @@ pruned, quantized, pruned-quantized; it sets compression_actions). `output_root`
 work_dir, pruning: {...}, ...), a DataConfig field (task, glue_dir, train_file, text_column, ...) or an alias
 (arch, embedding, dim). Relative paths are relative to the working directory.
 
-Each run is recorded with sacred (`featherweight.records.record_run`, command "compress") under the runs
-directory, so `featherweight analyze results` sees it, and its records (featherweight.results) are appended
+Each run is recorded with sacred (`featherweight.experiments.records.record_run`, command "compress") under the runs
+directory, so `featherweight analyze results` sees it, and its records (featherweight.experiments.results) are appended
 to the results table (default <runs_dir>/results.jsonl). A run is skipped when its results exist: a
 completed run of the same config (`results.config_id`) in the runs directory or the table, or its artifact
 directories (student.json of the student and of every variant asked for). Every run gets its own
@@ -53,7 +53,7 @@ def _data_fields() -> list[str]:
 
 
 def _config_fields() -> list[str]:
-    from featherweight.pipeline import CompressConfig
+    from featherweight.experiments.pipeline import CompressConfig
 
     return [f.name for f in dataclasses.fields(CompressConfig) if f.name not in NOT_SETTABLE]
 
@@ -70,7 +70,7 @@ def _unknown_key_error(source: str, key: str, where: str = "") -> ValueError:
 
 def _hints() -> dict:
     from featherweight.data import DataConfig
-    from featherweight.pipeline import CompressConfig
+    from featherweight.experiments.pipeline import CompressConfig
 
     return {**typing.get_type_hints(DataConfig), **typing.get_type_hints(CompressConfig)}
 
@@ -124,8 +124,8 @@ def expand(grid: dict, *, source: str = "grid") -> list:
     duplicate runs. `source` (e.g. the file name) starts every message.
     """
     from featherweight.data import DataConfig
-    from featherweight.pipeline import CompressConfig
-    from featherweight.results import config_id
+    from featherweight.experiments.pipeline import CompressConfig
+    from featherweight.experiments.results import config_id
 
     valid = set(setting_keys())
     fixed, axes, set_by = {}, {}, {}
@@ -227,7 +227,7 @@ def expected_variants(config) -> list[str]:
 
 def variant_dir(config, variant: str) -> Path:
     """Where compress saves `variant` of the student (beside the distilled one)."""
-    from featherweight.pipeline import VARIANT_SUFFIXES
+    from featherweight.experiments.pipeline import VARIANT_SUFFIXES
 
     out = Path(config.output_dir)
     return out.parent / (out.name + VARIANT_SUFFIXES[variant])
@@ -242,8 +242,8 @@ def artifact_records(config) -> list[dict]:
     """Records of a finished run built from its artifacts, for one that has no sacred record (e.g. a copy)."""
     import json
 
-    from featherweight.results import _student_identity, config_id, setting_id
-    from featherweight.size import artifact_sizes
+    from featherweight.experiments.results import _student_identity, config_id, setting_id
+    from featherweight.measure.size import artifact_sizes
 
     config_dict = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     identity = _student_identity(config_dict)
@@ -261,7 +261,7 @@ def artifact_records(config) -> list[dict]:
 
 
 def _flat(data: dict, prefix: str = "") -> dict:
-    from featherweight.results import _flatten
+    from featherweight.experiments.results import _flatten
 
     return _flatten(data, prefix)
 
@@ -274,9 +274,9 @@ def run_one(config, runs_dir: str) -> dict:
 
     Runs in a worker (pool process or Ray task); every error is caught so that one run never stops a sweep.
     """
-    from featherweight.pipeline import compress
-    from featherweight.records import record_run
-    from featherweight.results import config_id, find_run, run_records
+    from featherweight.experiments.pipeline import compress
+    from featherweight.experiments.records import record_run
+    from featherweight.experiments.results import config_id, find_run, run_records
 
     identity = config_id(config)
     try:
@@ -318,7 +318,7 @@ def _run_serial(configs: list, runs_dir: str, progress: bool):
 def _run_ray(configs: list, runs_dir: str, workers: int, address: str | None, progress: bool):
     from featherweight.progress import progress_bar
     from featherweight.ray_shards import ray_session
-    from featherweight.results import config_id
+    from featherweight.experiments.results import config_id
 
     with ray_session(address, num_cpus=workers) as ray:  # a local instance sized to `workers`, or the cluster
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
@@ -339,8 +339,8 @@ def prepare(configs: list, progress: bool = True) -> None:
     """Make, once and here, what runs share: each distinct teacher and its soft targets of train and
     augmented files, so parallel workers only read them."""
     from featherweight.data import train_path
-    from featherweight.pipeline import ensure_teacher
-    from featherweight.soft_targets import SoftTargetConfig, soft_targets
+    from featherweight.experiments.pipeline import ensure_teacher
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 
     done = set()
     for config in configs:
@@ -375,8 +375,8 @@ class SweepOutcome:
 def run_configs(configs: list, *, backend: str = "local", workers: int = 2, ray_address: str | None = None,
                 runs_dir=None, results=None, rerun: bool = False, progress: bool = True) -> SweepOutcome:
     """Run the configs not yet done on the backend; append every run's records to the results table."""
-    from featherweight.records import default_runs_dir
-    from featherweight.results import append_records, collect, config_id, read_table
+    from featherweight.experiments.records import default_runs_dir
+    from featherweight.experiments.results import append_records, collect, config_id, read_table
 
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     results = Path(results) if results else runs_dir / "results.jsonl"
@@ -457,7 +457,7 @@ def sweep(config: SweepConfig) -> dict:
     """Expand the grid and run it (or, with dry_run, list it); return counts, failures and the table path."""
     configs = expand(load_grid(config.grid), source=config.grid)
     if config.dry_run:
-        from featherweight.results import config_id
+        from featherweight.experiments.results import config_id
 
         return {"runs": [{"name": c.name, "config_id": config_id(c), "output_dir": c.output_dir,
                           "done": artifacts_complete(c)} for c in configs]}

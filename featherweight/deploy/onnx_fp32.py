@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from featherweight.export.padded import PaddedStudent
+from featherweight.deploy.padded import PaddedStudent
 
 OPSET = 17
 EXPORTER = "torch.onnx.export(dynamo=False)"  # TorchScript-based; recorded in export.json and pinned by a test

@@ -18,9 +18,9 @@ from featherweight.config_io import check_options
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits
 from featherweight.devices import (DEVICE_OPTION_RULES, PRECISION_OPTION_RULES, autocast, describe, grad_scaler,
                                    resolve_device, resolve_precision, to_cpu, to_device)
-from featherweight.metrics import split_metrics, summarize
+from featherweight.measure.metrics import split_metrics, summarize
 from featherweight.progress import progress_bar, report
-from featherweight.teacher import (DEFAULT_TEACHER, TEACHER_INFO, collate, predict_logits,
+from featherweight.teacher.model import (DEFAULT_TEACHER, TEACHER_INFO, collate, predict_logits,
                                    resolve_teacher, tokenize_rows)
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Runs of the whole pipeline: one compress job, grids of them (sweep), and the results table they feed."""
