@@ -11,7 +11,8 @@ setup(
     packages=find_packages(include=["featherweight", "featherweight.*"])
     + [f"featherweight.{name}" for name in SIDE_PACKAGES],
     package_dir={f"featherweight.{name}": name for name in SIDE_PACKAGES},
-    package_data={"featherweight.embeddings": ["*.c", "*.md"]},
+    package_data={"featherweight.embeddings": ["*.c", "*.md"],
+                  "featherweight.deploy": ["c/*.c", "c/*.h", "*.md"]},  # the C runtime the C export copies
     py_modules=["compress"],
     install_requires=[
         "torch==2.13.0",  # CPU build from local disk; an unpinned torch pulls a multi-GB CUDA build

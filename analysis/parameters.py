@@ -1,11 +1,11 @@
 """Parameter distribution per model part: embedding, encoder and classifier counts of students, as stacked bars."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 from featherweight.analysis.figures import FORMATS, new_figure, save
+from featherweight.student_meta import STUDENT_FILE, read_student_meta
 
 PARTS = ("embedding", "encoder", "classifier")
 PART_COLORS = {"embedding": "#4c72b0", "encoder": "#dd8452", "classifier": "#55a868"}
@@ -15,21 +15,16 @@ def parameter_row(directory) -> dict:
     """{"name", "embedding", "encoder", "classifier"} of a student artifact, from its student.json."""
     from featherweight.analysis.reference import student_label
 
-    path = Path(directory) / "student.json"
+    path = Path(directory) / STUDENT_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{directory} is not a student artifact (no student.json).")
-    meta = json.loads(path.read_text())
-    groups = meta.get("parameters")
+        raise FileNotFoundError(f"{directory} is not a student artifact (no {STUDENT_FILE}).")
+    meta = read_student_meta(directory)
+    groups = meta.parameters
     if not groups or any(part not in groups for part in PARTS):
         raise ValueError(f"{path} has no parameter groups ({list(PARTS)}); it was saved by an older version: "
                          "re-save it or pass the counts directly.")
-    embedding = meta["embedding"]["type"]
-    buckets = meta.get("distill_config", {}).get("hash_buckets") if embedding == "hash" else None
-    try:
-        name = student_label(meta["student"]["arch"], embedding, meta["embedding"]["dim"], buckets,
-                             meta["student"].get("pooling"))
-    except KeyError:
-        name = Path(directory).name
+    name = student_label(meta.student.arch, meta.embedding.type, meta.embedding.dim, meta.hash_buckets,
+                         meta.student.pooling)
     return {"name": name, **{part: int(groups[part]) for part in PARTS}}
 
 

@@ -1,6 +1,8 @@
 """Published reference numbers: the thesis "Featherweight NLP" (2021) SST-2 tables, for comparison rows and plots."""
 from __future__ import annotations
 
+from featherweight import workspace
+
 THESIS_TEACHER = {"name": "RoBERTa-large", "params": 3.6e8, "mb": 1426, "sst2_dev_accuracy": 96.6}
 
 # Table 7.1 (SST-2 dev accuracy %, mean of 4 seeds; "+ b" = with augmented data), keyed by (arch, embedding, dim, K).
@@ -32,17 +34,19 @@ THESIS_TABLE_7_5 = {
     ("ffn", "bpe", 100, None): [(82.05, 1.898), (78.61, 1.335), (81.94, 0.531), (78.70, 0.494)],
     ("ffn", "hash", 25, 2500): [(80.16, 0.063), (80.22, 0.062), (79.99, 0.027), (80.16, 0.027)],
 }
-VARIANTS = ("distilled", "pruned", "quantized", "pruned-quantized")
+VARIANTS = workspace.VARIANTS  # the columns of Table 7.5, in order
 
 
-def student_label(arch: str, embedding: str, dim: int, buckets: int | None = None, pooling: str | None = None) -> str:
+def student_label(arch: str, embedding: str, dim: int, hash_buckets: int | None = None,
+                  pooling: str | None = None) -> str:
     """Thesis-style name, e.g. "BiLSTM BPE25", "FFN Hash25 (K=2500)"; a pooling other than the arch's thesis
     preset (last state; the FFN's mean) is named, e.g. "RNN Char100 (max pooling)"."""
+    from featherweight.embeddings.spec import HASH_BUCKETS
     from featherweight.students.config import STUDENT_PRESETS
 
     arch_name = {"bilstm": "BiLSTM", "rnn": "RNN", "ffn": "FFN"}[arch]
     embedding_name = {"hash": "Hash", "char": "Char", "bpe": "BPE"}[embedding]
-    notes = [f"K={buckets}"] if embedding == "hash" and buckets not in (None, 5000) else []
+    notes = [f"K={hash_buckets}"] if embedding == "hash" and hash_buckets not in (None, HASH_BUCKETS) else []
     if pooling not in (None, STUDENT_PRESETS[arch].pooling):
         notes.append(f"{pooling} pooling")
     return f"{arch_name} {embedding_name}{dim}" + (f" ({', '.join(notes)})" if notes else "")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from featherweight import workspace
 from featherweight.data import DataConfig, DataError, load_splits
 from featherweight.data.formats import tsv_field
 from featherweight.progress import report
@@ -31,7 +32,7 @@ class ComposeConfig:
     min_parts: int = 2  # training rows joined per text, drawn uniformly in [min_parts, max_parts]
     max_parts: int = 8  # most training rows joined per text
     agree: float = 0.8  # chance that a part has the text's drawn label (else another label)
-    max_words: int = 100  # stop adding parts past this many words (the teacher reads 128 word pieces)
+    max_words: int = 100  # stop adding parts past this many words (the teacher reads its --max-length word pieces)
     seed: int = 42  # random seed of the draws
 
     def __post_init__(self):
@@ -43,7 +44,7 @@ class ComposeConfig:
         if not 0.0 <= self.agree <= 1.0 or self.max_words < 1:
             raise ValueError(f"agree must be in [0, 1] and max_words positive; got {self.agree}, {self.max_words}.")
         if self.output is None:
-            self.output = str(Path("artifacts") / f"compose-{self.data.task}" / "composed.tsv")
+            self.output = str(workspace.composed_file(self.data.task))
 
 
 def compose_texts(texts: list[str], labels: np.ndarray, config: ComposeConfig) -> tuple[list[str], np.ndarray]:

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 _HEADS = ("cls", "lm_head")  # the LM head's attribute in BERT- and RoBERTa-family masked LMs
 PRECISIONS = ("float32", "bfloat16")
+MLM_MAX_LENGTH = 128  # word pieces of a text the masked LM reads; words beyond them get GloVe neighbours
 
 
 def piece_words(tokenizer, size: int) -> np.ndarray:
@@ -83,7 +84,7 @@ def mlm_identity(name_or_path: str) -> dict:
 class MaskedLM:
     """Top-K masked-LM candidates of single-piece words, batched over many masked copies."""
 
-    def __init__(self, model, tokenizer, *, k: int, batch_size: int = 128, max_length: int = 128,
+    def __init__(self, model, tokenizer, *, k: int, batch_size: int = 128, max_length: int = MLM_MAX_LENGTH,
                  mask_group: int = 1, precision: str = "float32", device: str = "cpu", name: str = "model"):
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"The masked LM {name} has a slow tokenizer; batched augmentation needs character "

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from featherweight.augment.glove import GloveTable
-from featherweight.augment.mlm import autocast, piece_words, single_piece_positions
+from featherweight.augment.mlm import MLM_MAX_LENGTH, autocast, piece_words, single_piece_positions
 from featherweight.augment.sample import Slot
 from featherweight.augment.words import candidate_words, clean_candidates, match_case
 
@@ -19,7 +19,7 @@ from featherweight.augment.words import candidate_words, clean_candidates, match
 class PerWordCandidates:
     """`find_candidates` done the reference's way: one masked-LM pass or one GloVe scan per word."""
 
-    def __init__(self, table: GloveTable, k: int, model=None, tokenizer=None, max_length: int = 128,
+    def __init__(self, table: GloveTable, k: int, model=None, tokenizer=None, max_length: int = MLM_MAX_LENGTH,
                  precision: str = "float32"):
         self.table, self.k, self.model, self.tokenizer, self.max_length = table, k, model, tokenizer, max_length
         self.precision = precision

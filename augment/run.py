@@ -24,8 +24,8 @@ import numpy as np
 
 from featherweight.augment.candidates import find_candidates
 from featherweight.augment.glove import GloveNeighbours, load_glove
-from featherweight.augment.mlm import PRECISIONS, MaskedLM, mlm_identity
-from featherweight import ray_shards
+from featherweight.augment.mlm import MLM_MAX_LENGTH, PRECISIONS, MaskedLM, mlm_identity
+from featherweight import ray_shards, workspace
 from featherweight.augment.sample import augment_rows, row_digest
 from featherweight.data import (DataConfig, DataError, TaskData, TaskSpec, load_splits, open_text, read_task_file,
                                 train_path)
@@ -56,7 +56,7 @@ class AugmentConfig:
     glove_vocab: int = 100_000  # neighbours come from the most frequent GloVe words, as in the reference
     keep_fraction: float = 1.0  # keep this seeded share of the variants (the thesis kept 0.25 for QQP and MNLI)
     batch_size: int = 128  # masked copies per forward pass
-    max_length: int = 128  # masked-LM input pieces; words beyond it use GloVe
+    max_length: int = MLM_MAX_LENGTH  # masked-LM input pieces; words beyond it use GloVe
     mask_group: int = 1  # >1: mask up to this many words per copy (faster, approximate); 1 = the paper
     # "bfloat16": the masked LM's encoder under bf16 autocast (faster on AMX CPUs and GPUs, scores rounded)
     mlm_precision: Literal["float32", "bfloat16"] = "float32"
@@ -91,7 +91,7 @@ class AugmentConfig:
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError(f"max_rows must be positive or unset, got {self.max_rows}.")
         if self.output is None:
-            self.output = str(Path("artifacts") / f"augment-{self.data.task}" / "augmented.tsv")
+            self.output = str(workspace.augmented_file(self.data.task))
 
     @property
     def metadata_path(self) -> Path:

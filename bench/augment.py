@@ -28,13 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import RESULTS, ROOT, save_result
 from featherweight.augment import (AugmentConfig, GloveNeighbours, MaskedLM, PerWordCandidates, augment,
                                    augment_rows, find_candidates, label_distributions, load_glove)
 from featherweight.augment.sample import row_digest
 from featherweight.data import DataConfig, get_task, load_splits, read_task_file
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 DEFAULT_MLM = ROOT / "bench" / "work" / "minilm-mlm"
 
 
@@ -194,11 +193,8 @@ def speed(args) -> None:
                          "against the per-word method in float32, the reference code's precision; by_precision "
                          "gives each precision against itself. Model loading is not timed."),
         "machine": machine(args.threads, load_at_start),
-        "command": " ".join([Path(sys.executable).name] + sys.argv),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "augment_sst2.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(save_result(RESULTS / "augment_sst2.json", result).read_text())
 
 
 def _teacher_summary(teacher: str) -> dict | None:
@@ -241,11 +237,8 @@ def full(args) -> None:
         "augmented_file": summary["output"],
         "soft_targets_file": labelling.output,
         "machine": machine(args.threads, load_at_start),
-        "command": " ".join([Path(sys.executable).name] + sys.argv),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "augment_sst2_full.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(save_result(RESULTS / "augment_sst2_full.json", result).read_text())
 
 
 def main() -> None:

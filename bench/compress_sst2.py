@@ -16,36 +16,38 @@ import argparse
 import json
 import multiprocessing
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
+from common import ROOT, save_result
 from featherweight.analysis.reference import THESIS_TABLE_7_5, VARIANTS, student_label
 from featherweight.data import DataConfig
+from featherweight.embeddings.spec import HASH_BUCKETS
 from featherweight.experiments.pipeline import make_variants
+from featherweight.experiments.results import aggregate
 from featherweight.compression.prune import PruneConfig
 from featherweight.compression.quantize import QuantizeConfig
 from featherweight.measure.size import resolve_teacher, teacher_sizes
+from featherweight.student_meta import STUDENT_FILE, StudentMeta, read_student_meta
 
-ROOT = Path(__file__).resolve().parents[1]
 SST2_ORDER = [student_label(*key) for key in THESIS_TABLE_7_5]
 COLUMNS = {"distilled": "distilled", "pruned": "+p", "quantized": "+q", "pruned-quantized": "+p+q"}
+KEY = ("arch", "embedding", "dim", "hash_buckets")  # one student, whatever its seed
+SIZES = ("gzip_bytes", "raw_bytes", "params", "nonzero_params")
 
 
-def student_key(meta: dict) -> tuple:
+def student_key(meta: StudentMeta) -> tuple:
     """(arch, embedding, dim, hash buckets or None): the student, whatever its seed."""
-    embedding = meta["embedding"]["type"]
-    buckets = meta.get("distill_config", {}).get("hash_buckets", 5000) if embedding == "hash" else None
-    return meta["student"]["arch"], embedding, meta["embedding"]["dim"], buckets
+    buckets = (meta.hash_buckets or HASH_BUCKETS) if meta.embedding.type == "hash" else None
+    return meta.student.arch, meta.embedding.type, meta.embedding.dim, buckets
 
 
 def find_students(students_dir: Path) -> list[Path]:
     """Distilled artifacts (variant "distilled") directly under `students_dir`."""
     found = []
     for directory in sorted(p for p in students_dir.iterdir() if p.is_dir()):
-        meta_path = directory / "student.json"
-        if meta_path.is_file() and json.loads(meta_path.read_text()).get("variant", "distilled") == "distilled":
+        if (directory / STUDENT_FILE).is_file() and read_student_meta(directory).variant == "distilled":
             found.append(directory)
     if not found:
         raise SystemExit(f"No distilled student artifacts in {students_dir}; run bench/distill_sst2.py first "
@@ -59,14 +61,14 @@ def compress_one(directory: Path, args) -> dict:
     summary_path = out / "variants.json"
     if summary_path.is_file() and not args.force:
         return json.loads(summary_path.read_text())
-    meta = json.loads((directory / "student.json").read_text())
-    data = DataConfig(**{**meta["distill_config"]["data"], **({"glue_dir": args.glue_dir} if args.glue_dir else {})})
+    meta = read_student_meta(directory)
+    data = DataConfig(**{**meta.data_settings, **({"glue_dir": args.glue_dir} if args.glue_dir else {})})
     began = time.perf_counter()
     variants = make_variants(directory, pruning=PruneConfig(),
                              quantization=QuantizeConfig(classifier_quantization=args.classifier_quantization),
                              data=data, output_dir=out, progress=False)
     for summary in variants.values():
-        summary["seed"] = meta.get("distill_config", {}).get("seed")
+        summary["seed"] = (meta.distill_config or {}).get("seed")
     out.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(variants, indent=2))
     print(f"{directory.name}: {time.perf_counter() - began:.0f} s, " + ", ".join(
@@ -75,36 +77,41 @@ def compress_one(directory: Path, args) -> dict:
     return variants
 
 
-def aggregate(students: list[Path], summaries: list[dict]) -> list[dict]:
-    """One entry per student and variant: means over seeds."""
-    groups: dict[tuple, list[dict]] = {}
+def variant_records(students: list[Path], summaries: list[dict]) -> list[dict]:
+    """One record per student artifact and variant, scores in percent, as results.aggregate reads them."""
+    records = []
     for directory, variants in zip(students, summaries):
-        key = student_key(json.loads((directory / "student.json").read_text()))
-        groups.setdefault(key, []).append(variants)
+        key = dict(zip(KEY, student_key(read_student_meta(directory))))
+        for variant, run in variants.items():
+            records.append({"config_id": directory.name, "variant": variant, "name": student_label(*key.values()),
+                            **key, "seed": run["seed"], "dev_accuracy": 100 * run["dev_accuracy"],
+                            "heldout_accuracy": 100 * run["heldout_accuracy"], **{size: run[size] for size in SIZES},
+                            "bytes_by_dtype": run["bytes_by_dtype"]})
+    return records
+
+
+def summarize(students: list[Path], summaries: list[dict]) -> list[dict]:
+    """One entry per student and variant (thesis order): means and sds over the seeds (results.aggregate), mean
+    sizes rounded to bytes, the first seed's bytes by dtype, and the thesis Table 7.5 cell."""
+    records = variant_records(students, summaries)
     order = list(THESIS_TABLE_7_5)
+    key = lambda row: tuple(row[name] for name in KEY)
+    rank = lambda row: (order.index(key(row)) if key(row) in order else len(order), key(row),
+                        VARIANTS.index(row["variant"]))
     results = []
-    for key in sorted(groups, key=lambda k: (order.index(k) if k in order else len(order), k)):
-        arch, embedding, dim, buckets = key
-        for index, variant in enumerate(VARIANTS):
-            runs = [variants[variant] for variants in groups[key] if variant in variants]
-            if not runs:
-                continue
-            accuracies = [100 * run["dev_accuracy"] for run in runs]
-            thesis = THESIS_TABLE_7_5.get(key)
-            results.append({
-                "name": student_label(arch, embedding, dim, buckets), "arch": arch, "embedding": embedding,
-                "dim": dim, "hash_buckets": buckets, "variant": variant, "seeds": [run["seed"] for run in runs],
-                "dev_accuracy_mean": statistics.mean(accuracies),
-                "dev_accuracy_sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-                "heldout_accuracy_mean": statistics.mean(100 * run["heldout_accuracy"] for run in runs),
-                "gzip_bytes": round(statistics.mean(run["gzip_bytes"] for run in runs)),
-                "raw_bytes": round(statistics.mean(run["raw_bytes"] for run in runs)),
-                "params": runs[0]["params"],
-                "nonzero_params": round(statistics.mean(run["nonzero_params"] for run in runs)),
-                "bytes_by_dtype": runs[0]["bytes_by_dtype"],
-                "thesis_dev_accuracy": thesis[index][0] if thesis else None,
-                "thesis_zipped_mb": thesis[index][1] if thesis else None,
-            })
+    for row in sorted((row for row in aggregate(records, by=(*KEY, "variant")) if row["variant"] in VARIANTS),
+                      key=rank):
+        first = next(record for record in records if key(record) == key(row) and record["variant"] == row["variant"])
+        thesis = THESIS_TABLE_7_5.get(key(row))
+        index = VARIANTS.index(row["variant"])
+        results.append({"name": first["name"], **{name: row[name] for name in KEY}, "variant": row["variant"],
+                        "seeds": row["seeds"], "dev_accuracy_mean": row["dev_accuracy_mean"],
+                        "dev_accuracy_sd": row["dev_accuracy_sd"],
+                        "heldout_accuracy_mean": row["heldout_accuracy_mean"],
+                        **{size: round(row[f"{size}_mean"]) for size in SIZES},
+                        "bytes_by_dtype": first["bytes_by_dtype"],
+                        "thesis_dev_accuracy": thesis[index][0] if thesis else None,
+                        "thesis_zipped_mb": thesis[index][1] if thesis else None})
     return results
 
 
@@ -177,7 +184,7 @@ def main() -> None:
     began = time.perf_counter()
     students = find_students(Path(args.students_dir))
     summaries = [compress_one(directory, args) for directory in students]
-    results = aggregate(students, summaries)
+    results = summarize(students, summaries)
     results_path, table_path = Path(args.results), Path(args.table)
     measured = {row["name"] for row in results}
     kept = [row for row in (json.loads(results_path.read_text()) if results_path.is_file() else [])
@@ -190,14 +197,12 @@ def main() -> None:
             teacher = teacher_sizes(resolve_teacher(args.teacher), Path(args.work_dir) / "cache")
         except FileNotFoundError as error:
             print(f"No teacher row: {error}", file=sys.stderr)
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    results_path.write_text(json.dumps(results, indent=2))
-    meta = {"command": "python " + " ".join(sys.argv), "students": [str(s) for s in students],
+    meta = {"students": [str(s) for s in students],
             "students_kept_from_earlier_runs": sorted({row["name"] for row in kept}),
             "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores",
             "classifier_quantization": args.classifier_quantization, "teacher": teacher,
             "wall_seconds": time.perf_counter() - began, "date": time.strftime("%Y-%m-%d")}
-    results_path.with_name(results_path.stem + "_meta.json").write_text(json.dumps(meta, indent=2))
+    save_result(results_path, results, meta=meta)  # provenance and meta in compress_sst2_meta.json
     table = markdown_table(results, teacher, args)
     table_path.parent.mkdir(parents=True, exist_ok=True)
     table_path.write_text(table)

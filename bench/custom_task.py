@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative, shell_line
+from common import RESULTS, ROOT, command_line, fasttext_grid, relative, save_result, shell_line
 from featherweight.data import DataConfig, load_splits
 from featherweight.measure.metrics import accuracy, macro_f1, per_class
 from featherweight.measure.size import deployable_sizes, teacher_sizes, weights_sizes
+from featherweight.workspace import VARIANT_SUFFIXES as VARIANTS
 
 SHARED = ROOT.parent / "shared" / "data" / "custom" / "trec"
 BUDGETS_KB = (25, 50, 100, 250, 500, 1000)
@@ -47,7 +48,6 @@ STUDENTS = {
     "BiLSTM Hash25 (max pooling)": ["--student-arch", "bilstm", "--embedding-type", "hash", "--embedding-dim", "25",
                                     "--pooling", "max", *_ADAM, "--epochs", "20", "--patience", "5"],
 }
-VARIANTS = {"distilled": "", "pruned": "-pruned", "quantized": "-quantized", "pruned-quantized": "-pruned-quantized"}
 SHORT = {"distilled": "", "pruned": " +p", "quantized": " +q", "pruned-quantized": " +p+q"}
 
 
@@ -80,8 +80,8 @@ def teacher_record(args, splits, command: str) -> dict:
     directory = Path(args.work_dir) / "teacher" / "best"
     task = splits["train"].task
     model, tokenizer, order = load_teacher(str(directory), task)
-    predict = lambda data: predict_logits(model, tokenizer, data.texts(), batch_size=64, max_length=128,
-                                          order=order, show_progress=False).argmax(1)
+    predict = lambda data: predict_logits(model, tokenizer, data.texts(), batch_size=64, order=order,
+                                          show_progress=False).argmax(1)
     return {"system": "teacher", "name": "teacher (all-MiniLM-L6-v2, fine-tuned)",
             "deployable_bytes": teacher_sizes(directory)["gzip_bytes"], "artifact": relative(directory),
             **evaluation(predict, splits), "command": command}
@@ -196,7 +196,7 @@ def main(argv=None) -> None:
                              "labelled variants of each train row; 0: train rows only")
     parser.add_argument("--work-dir", default=str(ROOT / "bench" / "work" / "custom-trec"))
     args = parser.parse_args(argv)
-    began, command = time.perf_counter(), command_line()
+    began, command = time.perf_counter(), command_line(argv, __file__)
     teacher_dir = Path(args.work_dir) / "teacher"
     teacher_command = run(["-m", "featherweight.cli", "finetune", *data_options(args), "--epochs",
                            str(args.teacher_epochs), "--output-dir", relative(teacher_dir), "--no-progress",
@@ -222,13 +222,12 @@ def main(argv=None) -> None:
                        "rows": {name: len(data) for name, data in splits.items()},
                        "class_counts": {name: np.bincount(data.labels, minlength=splits["train"].task.num_labels)
                                         .tolist() for name, data in splits.items()}},
-              "command": command, "git_commit": git_commit(), "augment_command": augment_line,
+              "augment_command": augment_line,
               "selection": "held-out train slice, macro-F1 (never dev)",
               "versions": {"python": platform.python_version(), "fasttext": getattr(fasttext, "__version__", "0.9")},
               "seconds": round(time.perf_counter() - began, 1), "budgets": budget_rows(records),
               "goal": goal(records), "records": records, "fasttext_failed": failed}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"custom_{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_result(RESULTS / f"custom_{args.name}.json", result, command=command)
     print(table(records))
     print(json.dumps({"budgets": result["budgets"], "goal": result["goal"]}, indent=2))
 

@@ -11,17 +11,16 @@ import json
 import multiprocessing
 import platform
 import statistics
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from common import RESULTS, ROOT, save_result
 from featherweight.analysis.reference import THESIS_TABLE_7_1, student_label
 from featherweight.data import DataConfig
+from featherweight.embeddings.spec import HASH_BUCKETS
 from featherweight.compression.distill import THESIS_SEEDS, DistillConfig, distill
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 STUDENTS = [  # (arch, embedding, dim, hash buckets K)
     ("bilstm", "hash", 100, 5000), ("bilstm", "bpe", 25, None), ("bilstm", "bpe", 100, None),
     ("bilstm", "char", 100, None), ("rnn", "hash", 100, 5000), ("rnn", "bpe", 100, None),
@@ -31,11 +30,11 @@ STUDENTS = [  # (arch, embedding, dim, hash buckets K)
 
 def student_config(args, arch: str, embedding: str, dim: int, buckets, seed: int) -> DistillConfig:
     work = Path(args.work_dir)
-    suffix = f"-k{buckets}" if buckets not in (None, 5000) else ""
+    suffix = f"-k{buckets}" if buckets not in (None, HASH_BUCKETS) else ""
     config = DistillConfig(data=DataConfig(task="sst-2", glue_dir=args.glue_dir), teacher=str(work / "teacher-sst-2" / "best"),
                            soft_targets=args.soft_targets or None,
                            student_arch=arch, embedding_type=embedding, embedding_dim=dim,
-                           hash_buckets=buckets or 5000, alpha=args.alpha, seed=seed, epochs=args.epochs,
+                           hash_buckets=buckets or HASH_BUCKETS, alpha=args.alpha, seed=seed, epochs=args.epochs,
                            patience=args.patience, work_dir=str(work), progress=False)
     config.output_dir = str(work / "students" / f"{config.name}{suffix}")
     return config
@@ -104,12 +103,11 @@ def main() -> None:
             "epochs_run": [run["epochs_run"] for run in runs],
             "teacher_dev_accuracy": 100 * teacher["dev_accuracy"],
         })
-    out.write_text(json.dumps(results, indent=2))
-    meta = {"command": "python " + " ".join(sys.argv), "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores",
+    meta = {"machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores",
             "workers": args.workers, "epochs": args.epochs, "patience": args.patience,
             "wall_seconds": time.perf_counter() - began, "date": time.strftime("%Y-%m-%d"),
             "pending_students": pending, "rows_kept_from_earlier_runs": reused}
-    (RESULTS / "distill_sst2_meta.json").write_text(json.dumps(meta, indent=2))
+    save_result(out, results, meta=meta)  # provenance and meta in distill_sst2_meta.json
     table = markdown_table(results, teacher)
     if pending:
         table += f"\nNot yet run: {', '.join(pending)}.\n"

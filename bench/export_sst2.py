@@ -25,6 +25,7 @@ onnxruntime's own quantization of the fp32 student.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import platform
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import ROOT, command_line, git_commit, relative
+from common import ROOT, command_line, relative, save_result
 
 ARCH_NAMES = {"bilstm": "BiLSTM", "rnn": "RNN", "ffn": "FFN"}
 EMBEDDING_NAMES = {"hash": "Hash", "char": "Char", "bpe": "BPE"}
@@ -46,10 +47,9 @@ PREDICT_TEXT = "a fine film"
 logger = logging.getLogger("bench.export_sst2")
 
 
-def model_name(meta: dict) -> str:
-    """Thesis-style name, e.g. "BiLSTM BPE25"."""
-    embedding = meta["embedding"]
-    return f"{ARCH_NAMES[meta['student']['arch']]} {EMBEDDING_NAMES[embedding['type']]}{embedding['dim']}"
+def model_name(meta) -> str:
+    """Thesis-style name of a student (its StudentMeta), e.g. "BiLSTM BPE25"."""
+    return f"{ARCH_NAMES[meta.student.arch]} {EMBEDDING_NAMES[meta.embedding.type]}{meta.embedding.dim}"
 
 
 def latency_us(seconds) -> dict:
@@ -144,7 +144,7 @@ def quantized_artifact(directory: Path, work: Path) -> Path:
     config = QuantizeConfig()
     out = work / "quantized"
     save_student(out, quantize(student.model, config), student.tokenizer,
-                 {**student.meta, "variant": "quantized", "quantization": config.to_dict()})
+                 dataclasses.replace(student.meta, variant="quantized", quantization=config.to_dict()))
     return out
 
 
@@ -157,10 +157,10 @@ def bench_student(directory: Path, args, work: Path) -> list[dict]:
     from featherweight.tokens import EncodedData, encode_data, encode_texts
 
     student = load_student(directory)
-    if student.meta["pair"]:
-        raise ValueError(f"{directory} is a {student.meta['task']} student; this benchmark takes SST-2 students.")
+    if student.meta.pair:
+        raise ValueError(f"{directory} is a {student.meta.task} student; this benchmark takes SST-2 students.")
     name = model_name(student.meta)
-    split_name, dev = next(iter(dev_splits(load_splits(DataConfig(task=student.meta["task"], glue_dir=args.glue_dir),
+    split_name, dev = next(iter(dev_splits(load_splits(DataConfig(task=student.meta.task, glue_dir=args.glue_dir),
                                                        show_progress=False)).items()))
     texts, labels = dev.texts_a, dev.labels
     timing = texts[:args.latency_sentences]
@@ -235,11 +235,11 @@ def bench_student(directory: Path, args, work: Path) -> list[dict]:
 
 def bench_teacher(path: str, args) -> dict:
     from featherweight.data import DataConfig, dev_splits, get_task, load_splits
-    from featherweight.teacher.model import load_teacher, predict_logits, teacher_info
+    from featherweight.teacher.model import load_teacher, predict_logits, teacher_max_length
 
     task = get_task("sst-2")
     model, tokenizer, order = load_teacher(path, task)
-    max_length = teacher_info(path).get("max_length", 128)
+    max_length = teacher_max_length(path)
     split_name, dev = next(iter(dev_splits(load_splits(DataConfig(task="sst-2", glue_dir=args.glue_dir),
                                                        show_progress=False)).items()))
     rows = dev.texts()
@@ -300,12 +300,9 @@ def main(argv=None) -> dict:
         entries += bench_student(Path(directory), args, work)
     if args.teacher:
         entries.append(bench_teacher(args.teacher, args))
-    results = {"command": command_line(), "git_commit": git_commit(),
-               "host": f"{platform.machine()} {platform.processor() or platform.platform()}, 1 thread",
+    results = {"host": f"{platform.machine()} {platform.processor() or platform.platform()}, 1 thread",
                "fuzz_corpus": relative(args.fuzz_corpus), "entries": entries}
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
+    save_result(args.output, results, command=command_line(argv, __file__))
     print("agree: labels as PyTorch int8's on dev, fuzz valid UTF-8, fuzz invalid bytes; latency per sentence")
     for item in entries:
         print(table_row(item))

@@ -12,7 +12,6 @@ bench/results/labeller_sst2.json with the command, the git commit and relative p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -23,11 +22,11 @@ import numpy as np
 import onnxruntime
 import torch
 
-from common import RESULTS, ROOT, command_line, git_commit, relative
+from common import RESULTS, relative, save_result
 from featherweight.teacher import onnx as teacher_onnx
 from featherweight.data import get_task, read_task_file
 from featherweight.fingerprint import path_sha256
-from featherweight.teacher.model import load_teacher, predict_logits, teacher_info
+from featherweight.teacher.model import load_teacher, predict_logits, teacher_max_length
 
 TASK = get_task("sst-2")
 RUNTIMES = teacher_onnx.RUNTIMES
@@ -150,7 +149,7 @@ def main() -> None:
     teacher = str(Path(args.teacher))
     glue = Path(args.glue_dir)
     model, tokenizer, order = load_teacher(teacher, TASK)
-    max_length = teacher_info(teacher).get("max_length", 128)
+    max_length = teacher_max_length(teacher)
     files, made_seconds = onnx_files(teacher, model, tokenizer)
     rows = sample_rows(glue / "SST-2" / "train.tsv", args.rows)
     label_by_threads = {threads: labellers(threads, model, tokenizer, order, files, args.batch_size, max_length)
@@ -162,8 +161,6 @@ def main() -> None:
     print_table(timings, dev)
 
     result = {
-        "command": command_line(),
-        "git_commit": git_commit(),
         "task": "sst-2",
         "teacher": relative(teacher),
         "teacher_sha256": path_sha256(teacher),
@@ -180,10 +177,7 @@ def main() -> None:
                  "cpu_count": os.cpu_count(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                  "load_average_at_end": os.getloadavg()[0]},
     }
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nWrote {relative(output)}")
+    print(f"\nWrote {relative(save_result(args.output, result))}")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ scored on the held-out slice (the only selector), SST-2 dev, and the whole-revie
 which nothing trains or selects on, and measured as the thesis did (gzip of the weights file) and as a user ships
 it (deployable bytes: weights, tokenizer files, label names).
 
-Each record in bench/results/lowbit_sst2.json also carries `cli_command`, the one `python compress.py` command
-that makes its variant from scratch (distil from the saved soft targets, prune if the recipe does, quantize).
+Each record also carries `cli_command`, the one `featherweight compress` command that makes its variant from
+scratch (distil from the saved soft targets, prune if the recipe does, quantize).
 Each recipe appends one record to bench/results/skyline_runs.jsonl (task sst-2, name the recipe, variant sub-8-bit),
 so `python bench/skyline.py --report-only --tasks sst-2` draws it on the SST-2 skyline; this script then runs that.
 Writes bench/results/lowbit_sst2.json (every recipe, the thesis's small-end points and, for each, our best
@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, ROOT, command_line, git_commit, relative, shell_line
+from common import (RESULTS, ROOT, command_line, compress_command, provenance, relative, save_result, shell_line,
+                    store_records)
 from peers import STUDENTS, TRANSFER, accuracies, budget_rows, load_sets, student_output
 
 LOW4 = dict(embedding_quantization="int4-row", encoder_quantization="int4-row", classifier_quantization="int4-row",
@@ -113,7 +114,7 @@ def student_command(student: str, args) -> list[str]:
 
 
 def cli_command(label: str, args) -> str:
-    """The one `python compress.py` command that makes a recipe's variant from scratch (the CLI equivalent of the
+    """The one `featherweight compress` command that makes a recipe's variant from scratch (the CLI equivalent of the
     recipe): the student's distillation options, its saved soft targets, prune when the recipe starts from the
     pruned student, and the recipe's quantization options."""
     student, variant, settings = RECIPES[label]
@@ -123,8 +124,8 @@ def cli_command(label: str, args) -> str:
     actions = ["distill", "prune", "quantize"] if variant == "pruned" else ["distill", "quantize"]
     quantize = [item for key, value in settings.items() for item in (f"--{key.replace('_', '-')}", str(value))]
     output = Path(relative(args.work_dir)) / "lowbit-cli" / recipe_slug(label)
-    return shell_line(["compress.py", "--task", "sst-2", "--glue-dir", relative(args.glue_dir), *options,
-                       "--output-dir", str(output), "--compression-actions", *actions, *quantize])
+    return compress_command(["--task", "sst-2", "--glue-dir", relative(args.glue_dir), *options,
+                             "--output-dir", str(output), "--compression-actions", *actions, *quantize])
 
 
 def source_dir(student: str, variant: str, args) -> Path:
@@ -155,12 +156,13 @@ def run_recipe(label: str, sets: dict, args) -> dict:
     student = load_student(directory)
     accuracy = accuracies(lambda data: predict_data(student, data).argmax(1), sets)
     meta, sizes = student.meta, weights_sizes(directory)
-    distill_config = meta["distill_config"]
+    distill_config = meta.distill_config
     setting = {"recipe": label, "source": relative(source), "quantization": config.to_dict()}
     setting_id = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:16]
-    return {"run_id": f"lowbit-{setting_id}", "command": recipe_command(label), "task": "sst-2", "name": label,
-            "arch": meta["student"]["arch"], "embedding": meta["embedding"]["type"], "dim": meta["embedding"]["dim"],
-            "hash_buckets": distill_config.get("hash_buckets") if meta["embedding"]["type"] == "hash" else None,
+    return {"run_id": f"lowbit-{setting_id}", **provenance(recipe_command(label)),
+            "cli_command": cli_command(label, args), "task": "sst-2", "name": label,
+            "arch": meta.student.arch, "embedding": meta.embedding.type, "dim": meta.embedding.dim,
+            "hash_buckets": meta.hash_buckets,
             "alpha": distill_config["alpha"], "augmented": True, "variant": VARIANT, "seed": distill_config["seed"],
             "config_id": setting_id, "setting_id": setting_id, "artifact": relative(directory), "started": started,
             "stopped": datetime.datetime.now().isoformat(), "seconds": round(time.perf_counter() - began, 1),
@@ -169,7 +171,7 @@ def run_recipe(label: str, sets: dict, args) -> dict:
             "gzip_bytes": sizes["gzip_bytes"], "raw_bytes": sizes["raw_bytes"], "params": sizes["params"],
             "nonzero_params": sizes["nonzero_params"],
             "deployable_bytes": deployable_sizes(directory)["deployable_bytes"],
-            "qat_epochs_run": len(meta.get("qat_history", [])), "source_student": relative(source),
+            "qat_epochs_run": len(meta.qat_history or []), "source_student": relative(source),
             **{f"config.quantization.{key}": value for key, value in config.to_dict().items()}}
 
 
@@ -254,8 +256,7 @@ def main(argv=None) -> None:
         sets = load_sets(args.glue_dir, args.shifted_dir)
         for label in todo:
             record = run_recipe(label, sets, args)
-            with table.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
+            store_records(table, [record])
             print(f"{label}: {record['gzip_bytes'] / 1e3:.1f} KB weights, {record['deployable_bytes'] / 1e3:.1f} KB "
                   f"deployable; held-out {100 * record['heldout_accuracy']:.2f}, dev {100 * record['dev_accuracy']:.2f},"
                   f" imdb {100 * record['imdb_accuracy']:.2f}, amazon {100 * record['amazon_accuracy']:.2f}",
@@ -267,14 +268,14 @@ def main(argv=None) -> None:
             record.update(c_measures(record, args))
     import torch
 
-    result = {"task": "sst-2", "command": command_line(), "git_commit": git_commit(),
+    result = {"task": "sst-2",
               "selection": "held-out train slice (never dev or the shifted sets)",
               "size_measure": "gzip -9 of the weights file (the thesis's measure); deployable_bytes also given",
               "recipes": {label: {"student": s, "source": v, "quantization": q} for label, (s, v, q) in RECIPES.items()},
               "records": sorted(lowbit, key=lambda r: r["gzip_bytes"]), "goals": goal_rows(lowbit),
               "peer_budgets": peer_budgets(lowbit),
               "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}}
-    (RESULTS / "lowbit_sst2.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_result(RESULTS / "lowbit_sst2.json", result, command=command_line(argv, __file__))
     for row in result["goals"] + result["peer_budgets"]:
         print(json.dumps(row))
     subprocess.run([sys.executable, "bench/skyline.py", "--report-only", "--tasks", "sst-2"], cwd=ROOT, check=True)

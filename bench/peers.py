@@ -15,9 +15,10 @@ files, label names; fastText: its .ftz/.bin; TF-IDF + LR: the pickled pipeline).
 weights-only `weights_gzip_bytes`. At each budget the model of each system with the best held-out accuracy at or
 under it is compared (held-out train rows are the only selector).
 
-The teacher's logits for the train, augmented and composed files are kept in bench/results/soft_targets/peers/
-(teacher and data content hashes inside): `python compress.py ... --soft-targets bench/results/soft_targets/peers`
-distils a student from them without the hour of fine-tuning and labelling.
+The teacher's logits for the train, augmented and composed files (labelled while the students distil) are copied
+to bench/results/soft_targets/peers/ (teacher and data content hashes inside):
+`python compress.py ... --soft-targets bench/results/soft_targets/peers` distils a student from them without the hour
+of fine-tuning and labelling.
 
 Writes bench/results/peers_sst2.json (one record per model: system, name, deployable_bytes, weights_gzip_bytes,
 accuracy {heldout, sst2_dev, imdb, amazon}, command), docs/peers_sst2.md and docs/peers_sst2.png.
@@ -36,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import DOCS, RESULTS, ROOT, command_line, fasttext_grid, git_commit, relative, shell_line
+from common import (DOCS, RESULTS, ROOT, command_line, fasttext_grid, keep_soft_targets, relative, save_result,
+                    shell_line)
 from featherweight.data import DataConfig, get_task, load_splits, read_task_file
 from featherweight.measure.size import gzip_bytes_of
 
@@ -147,6 +149,14 @@ def prepare_transfer(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def keep_teacher_logits(args: argparse.Namespace) -> list[Path]:
+    """Copy the teacher's logits of the train, augmented and composed files (labelled while the students distilled)
+    into bench/results/soft_targets/peers, from which `--soft-targets` distils without the teacher."""
+    made = Path(args.work_dir) / "teacher-sst-2" / "soft-targets"
+    return [keep_soft_targets(made / f"sst-2-{name}.npz", RESULTS / "soft_targets" / "peers")
+            for name in ("train", "augmented", "composed")]
+
+
 def student_output(name: str, args: argparse.Namespace) -> Path:
     """The distilled artifact of student `name`; its variants lie beside it."""
     return Path(relative(Path(args.work_dir) / "students" / name.lower().replace(" ", "-")))
@@ -164,7 +174,7 @@ def student_records(sets: dict, args: argparse.Namespace) -> list[dict]:
     """Distil each student of STUDENTS (skipped when its artifacts exist) and score all four variants."""
     from featherweight.analysis.skyline import VARIANT_SHORT
     from featherweight.artifact import load_student, predict_data
-    from featherweight.experiments.pipeline import VARIANT_SUFFIXES
+    from featherweight.workspace import VARIANT_SUFFIXES
     from featherweight.measure.size import deployable_sizes, weights_sizes
 
     records = []
@@ -314,7 +324,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-students", action="store_true", help="peers only; keep the students already recorded")
     parser.add_argument("--skip-peers", action="store_true", help="students only; keep the peers already recorded")
     args = parser.parse_args(argv)
-    command = command_line()
+    command = command_line(argv, __file__)
     began, sets = time.perf_counter(), load_sets(args.glue_dir, args.shifted_dir)
     path = RESULTS / "peers_sst2.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
@@ -332,11 +342,12 @@ def main(argv=None) -> None:
     if not args.skip_students:
         prepared = prepare_transfer(args)
         records += student_records(sets, args)
+        keep_teacher_logits(args)
     rows = budget_rows(records)
     import fasttext
     import sklearn
 
-    result = {"task": "sst-2", "command": command, "git_commit": git_commit(),
+    result = {"task": "sst-2",
               "data": {"train": relative(Path(args.glue_dir) / "SST-2" / "train.tsv"), "heldout": "5% of train, seed 0",
                        **{name: relative(Path(args.shifted_dir) / p) for name, p in SHIFTED.items()}},
               "rows": {name: len(data.labels) for name, data in sets.items()},
@@ -345,8 +356,7 @@ def main(argv=None) -> None:
               "versions": {"python": platform.python_version(), "fasttext": getattr(fasttext, "__version__", "0.9"),
                            "scikit-learn": sklearn.__version__},
               "seconds": round(time.perf_counter() - began, 1), "budgets": rows, "records": records}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    save_result(path, result, command=command)
     (DOCS / "peers_sst2.md").write_text(markdown(records, rows))
     plot(records, DOCS / "peers_sst2")
     print(markdown(records, rows))

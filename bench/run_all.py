@@ -5,8 +5,10 @@ Run from the repository root:
     python bench/run_all.py                        # run each step whose results are missing
     python bench/run_all.py --force --only peers lowbit
 Each step is one benchmark command; it runs when one of its outputs (its result files under bench/results/) is
-missing, or with --force. The benchmarks resume their own work from bench/work/ (teacher checkpoints, soft-target and augment shards,
-students already distilled, study runs already recorded), so an interrupted rebuild continues where it stopped.
+missing, or with --force. Every committed result is the output of one step (tests/test_run_all_bench.py checks), and
+each records the command that wrote it and the git commit (bench/common.py's save_result). The benchmarks resume
+their own work from bench/work/ (teacher checkpoints, soft-target and augment shards, students already distilled,
+study runs already recorded), so an interrupted rebuild continues where it stopped.
 Days of CPU in all; the teacher (MPNet-base on the CPU above all) and the SST-2 study dominate.
 """
 from __future__ import annotations
@@ -37,7 +39,8 @@ class Step:
 
 
 STEPS = (
-    Step("teacher", (("bench/teacher.py", *GLUE),), (R + "teacher_sst2.json", R + "soft_targets/sst-2-train.npz")),
+    Step("teacher", (("bench/teacher.py", *GLUE),),
+         (R + "teacher_sst2.json", R + "soft_targets/sst-2-train.npz", R + "soft_targets/sst-2-dev.npz")),
     Step("teacher-mpnet", (("bench/teacher.py", *GLUE, "--teacher", "mpnet", "--checkpoint-every", "200"),),
          (R + "soft_targets/mpnet/sst-2-train.npz",)),
     # the speed comparison needs a masked LM: a head trained on the MiniLM encoder (the offline models have none)
@@ -50,8 +53,11 @@ STEPS = (
     Step("distill", (("bench/distill_sst2.py", *GLUE),), (R + "distill_sst2.json",)),
     Step("compress", (("bench/compress_sst2.py", *GLUE),), (R + "compress_sst2.json",)),
     Step("skyline", (("bench/skyline.py", *GLUE),),
-         (R + "skyline_sst2.json", R + "skyline_qqp.json", R + "skyline_mnli.json")),
-    Step("peers", (("bench/peers.py",),), (R + "peers_sst2.json",)),
+         (R + "skyline_runs.jsonl", R + "skyline_sst2.json", R + "skyline_qqp.json", R + "skyline_mnli.json",
+          R + "skyline_teachers.json")),
+    Step("peers", (("bench/peers.py",),),
+         (R + "peers_sst2.json", *(R + f"soft_targets/peers/sst-2-{name}.npz" for name in ("train", "augmented",
+                                                                                          "composed")))),
     Step("lowbit", (("bench/lowbit_sst2.py",),), (R + "lowbit_sst2.json",)),
     Step("custom-task", (("bench/custom_task.py",),), (R + "custom_trec.json",)),
     Step("export", (("bench/export_sst2.py", *PEER_STUDENTS, "--teacher", "bench/work/teacher-sst-2/best", *GLUE),),

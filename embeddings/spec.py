@@ -20,9 +20,10 @@ ALPHABETS = {
 }
 BPE_SOURCES = ("bpemb", "fallback-sentencepiece-ppmi", "fallback-sentencepiece-glove")
 
+HASH_BUCKETS = 5000  # K, the hash embedding's importance rows: the default of --hash-buckets (thesis value)
 # Fields each type owns, with their defaults (None = required, no default).
 _TYPE_FIELDS = {
-    "hash": {"num_hashes": 3, "num_buckets": 5000, "num_components": None,
+    "hash": {"num_hashes": 3, "num_buckets": HASH_BUCKETS, "num_components": None,
              "hash_function": "murmur3_32", "hash_seed": 0, "split_punctuation": True, "word_ngrams": 1},
     "char": {"alphabet_name": "default", "alphabet": None},
     "bpe": {"model_file": None, "vocab_size": None, "source": None, "digits_to_zero": True,
@@ -50,7 +51,7 @@ class TokenizerSpec:
     unicode_form: Optional[str] = None  # "none" | "nfkc" | "nfkd_strip_accents"
     # hash: ids = murmur3/fnv1a/md5 of the word's UTF-8 bytes with seed hash_seed + i
     num_hashes: Optional[int] = None  # k component vectors per token
-    num_buckets: Optional[int] = None  # K rows of importance weights
+    num_buckets: Optional[int] = None  # K rows of importance weights (the distillation's hash_buckets)
     num_components: Optional[int] = None  # B shared component vectors; default K // 10
     hash_function: Optional[str] = None
     hash_seed: Optional[int] = None
@@ -161,7 +162,7 @@ def _positive_int(name: str, value) -> None:
 
 
 # Named presets (dataclasses.replace of the defaults).
-HASH_DEFAULT = TokenizerSpec(type="hash")  # k=3, K=5000, B=500
+HASH_DEFAULT = TokenizerSpec(type="hash")  # k=3, K=HASH_BUCKETS, B=K/10
 HASH25_STAR = dataclasses.replace(HASH_DEFAULT, num_buckets=2500, num_components=250)  # thesis Hash25*: half tables
 CHAR_DEFAULT = TokenizerSpec(type="char")
 CHAR_THESIS = dataclasses.replace(CHAR_DEFAULT, alphabet_name="thesis", alphabet=ALPHABETS["thesis"])

@@ -7,7 +7,6 @@ and loads the tensors, so nothing is ever pickled.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +14,14 @@ import numpy as np
 import torch
 
 from featherweight.batching import bucketed_batches
-from featherweight.data import TaskData, TaskSpec, task_from_record
+from featherweight.data import TaskData, TaskSpec
 from featherweight.devices import model_device
+from featherweight.student_meta import (RECOMPRESS, STUDENT_FILE, StudentMeta, check_student_meta, read_student_meta,
+                                        write_student_meta)
 from featherweight.tokens import EncodedData, encode_data
 
-STUDENT_FILE = "student.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -31,48 +30,51 @@ class Student:
 
     model: torch.nn.Module
     tokenizer: object
-    meta: dict
+    meta: StudentMeta
 
     @property
     def task(self) -> TaskSpec:
         """The task it was trained on: the spec stored in student.json (older students: the GLUE task named)."""
-        return task_from_record(self.meta)
+        return self.meta.resolved_task
 
 
-def build_model(meta: dict, tokenizer) -> torch.nn.Module:
+def build_model(meta: StudentMeta, tokenizer) -> torch.nn.Module:
     """Rebuild an untrained student from its metadata and tokenizer."""
     from featherweight.embeddings import build_embedding
-    from featherweight.students import StudentConfig, build_student
+    from featherweight.students import build_student
 
-    embedding = build_embedding(tokenizer, meta["embedding"]["dim"])
-    return build_student(StudentConfig.from_dict(meta["student"]), embedding, meta["num_labels"], meta["pair"])
+    check_student_meta(meta)
+    embedding = build_embedding(tokenizer, meta.embedding.dim)
+    return build_student(meta.student, embedding, meta.num_labels, meta.pair)
 
 
-def save_student(directory, model: torch.nn.Module, tokenizer, meta: dict) -> Path:
+def save_student(directory, model: torch.nn.Module, tokenizer, meta: StudentMeta) -> Path:
     """Write the artifact; the tokenizer goes in first so the weights never stand without it.
 
     The weights are saved from CPU copies, so a student trained on a GPU loads on a machine without one.
-    A quantized model needs meta["quantization"] (QuantizeConfig.to_dict()) so that it can be loaded.
+    A quantized model needs meta.quantization (QuantizeConfig.to_dict()) so that it can be loaded.
     """
     from safetensors.torch import save_file
 
     from featherweight.compression.prune import permanent_state_dict
 
+    check_student_meta(meta)
     directory = Path(directory)
     state = {key: value.detach().cpu().contiguous() for key, value in permanent_state_dict(model).items()}
-    if not meta.get("quantization") and any(value.dtype in (torch.int8, torch.float16) for value in state.values()):
-        raise ValueError("This model holds int8 or float16 weights but meta has no 'quantization' settings, so it "
-                         "could not be loaded again; pass meta['quantization'] = QuantizeConfig(...).to_dict().")
+    if not meta.is_quantized and any(value.dtype in (torch.int8, torch.float16) for value in state.values()):
+        raise ValueError("This model holds int8 or float16 weights but meta has no quantization settings, so it "
+                         "could not be loaded again; pass dataclasses.replace(meta, quantization="
+                         "QuantizeConfig(...).to_dict()).")
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer.save(directory / TOKENIZER_DIR)
     save_file(state, directory / WEIGHTS_FILE)
-    (directory / STUDENT_FILE).write_text(json.dumps({"format": FORMAT_VERSION, **meta}, indent=2, default=str))
+    write_student_meta(directory, meta)
     return directory
 
 
-def student_meta(directory) -> dict:
+def student_meta(directory) -> StudentMeta:
     """The checked student.json of a complete student artifact, without loading its weights."""
-    return _read_meta(_complete_student_dir(directory) / STUDENT_FILE)
+    return read_student_meta(_complete_student_dir(directory))
 
 
 def load_student(directory) -> Student:
@@ -80,21 +82,19 @@ def load_student(directory) -> Student:
     from featherweight.embeddings import load_tokenizer
 
     directory = _complete_student_dir(directory)
-    meta = _read_meta(directory / STUDENT_FILE)
+    meta = read_student_meta(directory)
     tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
     model = build_model(meta, tokenizer)
-    if meta.get("quantization"):
+    if meta.is_quantized:
         from featherweight.compression.quantize import quantized_skeleton, saved_quantize_config
 
-        model = quantized_skeleton(model, saved_quantize_config(meta["quantization"]))
+        model = quantized_skeleton(model, saved_quantize_config(meta.quantization))
     _load_weights(model, directory / WEIGHTS_FILE)
     model.eval()
     return Student(model, tokenizer, meta)
 
 
 STUDENT_PARTS = (STUDENT_FILE, WEIGHTS_FILE, TOKENIZER_DIR)
-META_KEYS = ("task", "label_names", "pair", "num_labels", "student", "embedding")
-RECOMPRESS = "re-run `featherweight compress` to write the student again"
 
 
 def is_student(directory) -> bool:
@@ -125,17 +125,6 @@ def _complete_student_dir(directory) -> Path:
         raise FileNotFoundError(f"{directory} is an incomplete student artifact: {' and '.join(missing)} "
                                 f"missing; {RECOMPRESS}.")
     return directory
-
-
-def _read_meta(path: Path) -> dict:
-    from featherweight.config_io import read_json
-
-    meta = read_json(path)
-    missing = [key for key in META_KEYS if key not in meta] if isinstance(meta, dict) else list(META_KEYS)
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}: it is not a student.json Featherweight wrote; "
-                         f"{RECOMPRESS}.")
-    return meta
 
 
 def _load_weights(model: torch.nn.Module, path: Path) -> None:

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import signal
 import sys
 import threading
+from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -23,122 +25,56 @@ PATH_HINTS = {PermissionError: "check its permissions or choose another path",
               FileNotFoundError: "check the path"}
 
 
-def _finetune(args) -> dict:
-    from featherweight.teacher.finetune import FinetuneConfig, finetune
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its options are the fields of `config`, and `run` is called with the parsed config."""
 
-    config = dataclass_from_args(FinetuneConfig, args)
-    return _recorded(args, "finetune", config, lambda: finetune(config), seed=config.seed)
-
-
-def _soft_targets(args) -> dict:
-    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
-
-    config = dataclass_from_args(SoftTargetConfig, args)
-
-    def run() -> dict:
-        targets = soft_targets(config)
-        return {"output": config.output, "rows": len(targets.logits),
-                "compute_seconds": targets.meta.get("compute_seconds", 0.0)}
-
-    return _recorded(args, "soft-targets", config, run)
-
-
-def _evaluate(args) -> dict:
-    from featherweight.measure.evaluate import EvaluateConfig, evaluate
-
-    config = dataclass_from_args(EvaluateConfig, args)
-    return _recorded(args, "evaluate", config, lambda: evaluate(config))
-
-
-def _augment(args) -> dict:
-    from featherweight.augment import AugmentConfig, augment
-
-    config = dataclass_from_args(AugmentConfig, args)
-    return _recorded(args, "augment", config, lambda: augment(config), seed=config.seed)
-
-
-def _compose(args) -> dict:
-    from featherweight.augment.compose import ComposeConfig, compose
-
-    config = dataclass_from_args(ComposeConfig, args)
-    return _recorded(args, "compose", config, lambda: compose(config), seed=config.seed)
-
-
-def _compress(args) -> dict:
-    from featherweight.experiments.pipeline import CompressConfig, compress
-
-    config = dataclass_from_args(CompressConfig, args)
-    return _recorded(args, "compress", config, lambda: compress(config), seed=config.seed)  # compress logs a summary
-
-
-def _analyze_sizes(args) -> dict:
-    from featherweight.measure.size import AnalyzeConfig, analyze
-
-    config = dataclass_from_args(AnalyzeConfig, args)
-    return _recorded(args, "analyze", config, lambda: analyze(config))
-
-
-def _analyze_results(args) -> dict:
-    from featherweight.experiments.results import AnalyzeResultsConfig, analyze_results
-
-    return analyze_results(dataclass_from_args(AnalyzeResultsConfig, args))  # reads runs: never recorded
-
-
-def _analyze_plot(args) -> dict:
-    from featherweight.analysis.plot import AnalyzePlotConfig, analyze_plot
-
-    return analyze_plot(dataclass_from_args(AnalyzePlotConfig, args))  # a figure, not a run: never recorded
-
-
-def _sweep(args) -> dict:
-    from featherweight.experiments.sweep import SweepConfig, sweep
-
-    return sweep(dataclass_from_args(SweepConfig, args))  # every run of the grid records itself
-
-
-def _export(args) -> dict:
-    from featherweight.deploy import ExportConfig, export
-
-    config = dataclass_from_args(ExportConfig, args)
-    return _recorded(args, "export", config, lambda: export(config))
-
-
-def _predict(args) -> dict:
-    from featherweight.deploy.predict import PredictConfig, predict
-
-    return predict(dataclass_from_args(PredictConfig, args))  # a query, not a run: never recorded
+    help: str
+    config: str | None = None  # "module:ConfigClass"; None for a group of subcommands (see SUBCOMMANDS)
+    run: str | None = None  # "module:function" that takes the config and returns what is printed (JSON)
+    recorded: bool = True  # the run is recorded (config, seed, versions, metrics) under --runs-dir
+    record_as: str | None = None  # the record's command name, when not the subcommand's
+    torch_free: bool = False  # the command never imports torch or transformers (starts in a fraction of a second)
 
 
 COMMANDS = {
-    "finetune": (_finetune, "featherweight.teacher.finetune:FinetuneConfig",
-                 "Fine-tune a Hugging Face teacher on a GLUE task or your own data set (best model chosen on held-out train rows)."),
-    "soft-targets": (_soft_targets, "featherweight.teacher.soft_targets:SoftTargetConfig",
-                     "Label a data file (TSV, CSV, JSON Lines, Parquet) with the teacher once and cache its logits."),
-    "augment": (_augment, "featherweight.augment:AugmentConfig",
-                "Augment a task's training rows TinyBERT-style (masked LM + GloVe) for the teacher to label."),
-    "compose": (_compose, "featherweight.augment.compose:ComposeConfig",
-                "Join training rows into long pseudo-documents (2-8 rows each) for the teacher to label."),
-    "compress": (_compress, "featherweight.experiments.pipeline:CompressConfig",
-                 "Distil a student end to end: teacher and soft targets from cache (or built), then training."),
-    "analyze": (None, None, "Analyse students and runs: sizes, results (seeds aggregated) or plots."),
-    "sweep": (_sweep, "featherweight.experiments.sweep:SweepConfig",
-              "Run a grid of compress configs on local processes or Ray, recording each and skipping done ones."),
-    "export": (_export, "featherweight.deploy.api:ExportConfig",
-               "Export a student as ONNX (fp32 or int8) or C, checked against PyTorch on golden sentences."),
-    "predict": (_predict, "featherweight.deploy.predict:PredictConfig",
-                "Classify texts with an ONNX export (numpy + onnxruntime only): label and probabilities."),
-    "evaluate": (_evaluate, "featherweight.measure.evaluate:EvaluateConfig",
-                 "Score a teacher or a student on its dev split(s) or any labelled file: accuracy, macro-F1, per class."),
+    "finetune": Command("Fine-tune a Hugging Face teacher on a GLUE task or your own data set (best model chosen on "
+                        "held-out train rows).", "featherweight.teacher.finetune:FinetuneConfig",
+                        "featherweight.teacher.finetune:finetune"),
+    "soft-targets": Command("Label a data file (TSV, CSV, JSON Lines, Parquet) with the teacher once and cache its "
+                            "logits.", "featherweight.teacher.soft_targets:SoftTargetConfig",
+                            "featherweight.teacher.soft_targets:label_file"),
+    "augment": Command("Augment a task's training rows TinyBERT-style (masked LM + GloVe) for the teacher to label.",
+                       "featherweight.augment:AugmentConfig", "featherweight.augment:augment"),
+    "compose": Command("Join training rows into long pseudo-documents (2-8 rows each) for the teacher to label.",
+                       "featherweight.augment.compose:ComposeConfig", "featherweight.augment.compose:compose"),
+    "compress": Command("Distil a student end to end: teacher and soft targets from cache (or built), then training.",
+                        "featherweight.experiments.pipeline:CompressConfig",
+                        "featherweight.experiments.pipeline:compress"),  # compress logs a summary
+    "analyze": Command("Analyse students and runs: sizes, results (seeds aggregated) or plots."),
+    "sweep": Command("Run a grid of compress configs on local processes or Ray, recording each and skipping done "
+                     "ones.", "featherweight.experiments.sweep:SweepConfig", "featherweight.experiments.sweep:sweep",
+                     recorded=False),  # every run of the grid records itself
+    "export": Command("Export a student as ONNX (fp32 or int8) or C, checked against PyTorch on golden sentences.",
+                      "featherweight.deploy.api:ExportConfig", "featherweight.deploy.api:export"),
+    "predict": Command("Classify texts with an ONNX export (numpy + onnxruntime only): label and probabilities.",
+                       "featherweight.deploy.predict:PredictConfig", "featherweight.deploy.predict:predict",
+                       recorded=False, torch_free=True),  # a query, not a run
+    "evaluate": Command("Score a teacher or a student on its dev split(s) or any labelled file: accuracy, macro-F1, "
+                        "per class.", "featherweight.measure.evaluate:EvaluateConfig",
+                        "featherweight.measure.evaluate:evaluate"),
 }
 
-
 SUBCOMMANDS = {"analyze": {
-    "sizes": (_analyze_sizes, "featherweight.measure.size:AnalyzeConfig",
-              "Sizes of student artifacts (real gzip -9, bytes by dtype, non-zeros) and ratios to the teacher."),
-    "results": (_analyze_results, "featherweight.experiments.results:AnalyzeResultsConfig",
-                "Results table of recorded compress/evaluate runs (.jsonl or .csv) and seeds aggregated (mean, sd)."),
-    "plot": (_analyze_plot, "featherweight.analysis.plot:AnalyzePlotConfig",
-             "Skyline (accuracy or macro-F1 vs size), parameters per model part, or weight histograms; PNG and PDF."),
+    "sizes": Command("Sizes of student artifacts (real gzip -9, bytes by dtype, non-zeros) and ratios to the "
+                     "teacher.", "featherweight.measure.size:AnalyzeConfig", "featherweight.measure.size:analyze",
+                     record_as="analyze"),
+    "results": Command("Results table of recorded compress/evaluate runs (.jsonl or .csv) and seeds aggregated "
+                       "(mean, sd).", "featherweight.experiments.results:AnalyzeResultsConfig",
+                       "featherweight.experiments.results:analyze_results", recorded=False),  # reads runs
+    "plot": Command("Skyline (accuracy or macro-F1 vs size), parameters per model part, or weight histograms; PNG "
+                    "and PDF.", "featherweight.analysis.plot:AnalyzePlotConfig",
+                    "featherweight.analysis.plot:analyze_plot", recorded=False),  # a figure, not a run
 }}
 
 POSITIONAL = {"predict": ("texts", {"nargs": "*", "metavar": "TEXT",
@@ -148,39 +84,36 @@ POSITIONAL = {"predict": ("texts", {"nargs": "*", "metavar": "TEXT",
                                   "help": "skyline: runs dirs, results tables or bench JSON; else student artifacts"})}
 
 
-def _load_config_class(spec: str):
-    import importlib
-
+def _load(spec: str):
+    """The object a "module:name" spec names (its module imported only now)."""
     module, name = spec.split(":")
     return getattr(importlib.import_module(module), name)
 
 
-UNRECORDED = {_predict, _analyze_results, _analyze_plot, _sweep}  # queries, figures, and grids of recorded runs
-TORCH_FREE = {_predict}  # commands that never import torch or transformers (they start in a fraction of a second)
+def _invoke(name: str, command: Command, args) -> dict | None:
+    """Run one command: its config from the parsed options, recorded when the command records runs."""
+    config = dataclass_from_args(_load(command.config), args)
+    function = _load(command.run)
+    if not (command.recorded and args.record):
+        return function(config)
+    records = importlib.import_module("featherweight.experiments.records")  # not on the torch-free path
+    return records.record_run(command.record_as or name, config, lambda: function(config), runs_dir=args.runs_dir,
+                              seed=getattr(config, "seed", None))
 
 
-def _recorded(args, command: str, config, function, seed=None) -> dict:
-    if not args.record:
-        return function()
-    from featherweight.experiments.records import record_run
-
-    return record_run(command, config, function, runs_dir=args.runs_dir, seed=seed)
-
-
-def _add_options(sub: argparse.ArgumentParser, name: str, function, config_class: str) -> None:
+def _add_options(sub: argparse.ArgumentParser, name: str, command: Command) -> None:
     """A command's options: one per config field, positionals from POSITIONAL, and --runs-dir and --record
-    where the command records its run (see UNRECORDED). Imports the config's module."""
-    cls = _load_config_class(config_class)
+    where the command records its run. Imports the config's module."""
     positional = POSITIONAL.get(name)
-    add_dataclass_arguments(sub, cls, skip=(positional[0],) if positional else ())
+    add_dataclass_arguments(sub, _load(command.config), skip=(positional[0],) if positional else ())
     if positional:
         sub.add_argument(positional[0], **positional[1])
-    if function not in UNRECORDED:
+    if command.recorded:
         sub.add_argument("--runs-dir", default=None,
                          help="where run records are stored (default: $FEATHERWEIGHT_RUNS_DIR, else ./runs)")
         record = sub.add_argument("--record", action=argparse.BooleanOptionalAction, default=True)
         record.help = "record the run (config, seed, versions, metrics) under --runs-dir (default: on)"
-    sub.set_defaults(function=function)
+    sub.set_defaults(invoke=partial(_invoke, name, command), torch_free=command.torch_free)
 
 
 def _add_commands(parent: argparse.ArgumentParser, table: dict, dest: str, argv: list[str] | None) -> None:
@@ -188,14 +121,14 @@ def _add_commands(parent: argparse.ArgumentParser, table: dict, dest: str, argv:
     names gets its options, the others keep their name and help (nothing imported for them)."""
     commands = parent.add_subparsers(dest=dest, required=True, metavar=dest.upper())
     chosen = None if argv is None else _named(argv, table)
-    for name, (function, config_class, help_text) in table.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    for name, command in table.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
         if argv is not None and name != chosen:
             continue
         if name in SUBCOMMANDS:
             _add_commands(sub, SUBCOMMANDS[name], "subcommand", None if argv is None else argv[argv.index(name) + 1:])
         else:
-            _add_options(sub, name, function, config_class)
+            _add_options(sub, name, command)
 
 
 def _named(argv: list[str], table: dict) -> str | None:
@@ -270,10 +203,10 @@ def _run(argv) -> int:
     args = build_parser(argv).parse_args(argv)
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
-    if args.function not in TORCH_FREE:
+    if not args.torch_free:
         _quiet_transformers()
     try:
-        result = args.function(args)
+        result = args.invoke(args)
     except (ValueError, ConnectionError) as error:
         _error(str(error))
         return 2

@@ -148,3 +148,40 @@ def dataclass_from_args(cls, namespace: argparse.Namespace):
             value = getattr(namespace, field.name)
             values[field.name] = tuple(value) if typing.get_origin(annotation) is tuple and value else value
     return cls(**values)
+
+
+def dataclass_to_args(config, *, skip: tuple[str, ...] = ()) -> list[str]:
+    """The options that `add_dataclass_arguments`' parser turns back into `config`: one per field whose value differs
+    from its default, in field order (nested dataclass fields flattened), e.g. ["--epochs", "4", "--no-progress"]."""
+    hints = _field_types(type(config))
+    arguments: list[str] = []
+    for field in dataclasses.fields(config):
+        if field.name in skip:
+            continue
+        annotation, _ = _unwrap_optional(hints[field.name])
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(annotation):
+            arguments += dataclass_to_args(value, skip=skip)
+        elif not _same(value, _default_of(field)):  # a required field has no default: always written
+            arguments += _option_words(field.name, annotation, value)
+    return arguments
+
+
+def _same(value, default) -> bool:
+    """A value equals its default (a list equals the same items as a tuple; 0 is not False)."""
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return list(value) == list(default)
+    return value == default and isinstance(value, bool) == isinstance(default, bool)
+
+
+def _option_words(name: str, annotation, value) -> list[str]:
+    """`--name VALUE` as the parser reads it back (booleans --name / --no-name, lists --name A B)."""
+    flag = "--" + name.replace("_", "-")
+    if annotation is bool:
+        return [flag if value else "--no-" + flag[2:]]
+    if value is None or (typing.get_origin(annotation) in (list, tuple) and not value):
+        raise ValueError(f"{flag}: {value!r} cannot be written on the command line (its default differs).")
+    if typing.get_origin(annotation) in (list, tuple):
+        return [flag, *(str(item) for item in value)]
+    text = str(value)
+    return [f"{flag}={text}"] if text.startswith("-") else [flag, text]  # "-1e-05" would read as an option

@@ -15,6 +15,7 @@ import torch
 from featherweight.artifact import load_student, save_student
 from featherweight.data import DataConfig, get_task
 from featherweight.compression.distill import DistillConfig
+from featherweight.student_meta import EmbeddingMeta, StudentMeta
 from featherweight.tokens import encode_texts
 
 os.environ.setdefault("FEATHERWEIGHT_NO_PROGRESS", "1")
@@ -238,8 +239,8 @@ def tiny_student(arch: str, embedding: str, directory: Path, seed: int = 0, text
     tokenizer = fit_tokenizer(embedding, texts, dim=8, seed=seed, **options)
     config = student_preset(arch, classifier_dim=8, **({} if arch == "ffn" else {"hidden_dim": 6}))
     task = get_task("sst-2")
-    meta = {"task": task.name, "label_names": list(task.label_names), "pair": False, "num_labels": 2,
-            "student": config.to_dict(), "embedding": {"type": embedding, "dim": 8}, "variant": "distilled"}
+    meta = StudentMeta(task=task.name, label_names=list(task.label_names), pair=False, num_labels=2, student=config,
+                       embedding=EmbeddingMeta(embedding, 8), variant="distilled")
     torch.manual_seed(seed)
     return build_model(meta, tokenizer).eval(), tokenizer, meta
 
@@ -278,10 +279,11 @@ def make_student(directory, arch: str, embedding: str, *, pair: bool = False, po
     config = student_preset(arch, pair, **overrides)
     task = get_task("qqp" if pair else "sst-2")
     model = build_student(config, build_embedding(tokenizer, dim), task.num_labels, pair).eval()
-    meta = {"task": task.name, "label_names": list(task.label_names), "pair": pair, "num_labels": task.num_labels,
-            "student": config.to_dict(), "embedding": {"type": embedding, "dim": dim}, "variant": "distilled"}
-    if glue_dir is not None:
-        meta["distill_config"] = {"data": {"task": task.name, "glue_dir": str(glue_dir), "heldout_fraction": 0.1}}
+    data = {"task": task.name, "glue_dir": str(glue_dir), "heldout_fraction": 0.1}
+    recorded = {"data": data} if glue_dir is not None else None
+    meta = StudentMeta(task=task.name, label_names=list(task.label_names), pair=pair, num_labels=task.num_labels,
+                       student=config, embedding=EmbeddingMeta(embedding, dim), variant="distilled",
+                       distill_config=recorded)
     out = Path(directory) / "student"
     save_student(out, model, tokenizer, meta)
     return out
@@ -294,7 +296,7 @@ def make_quantized(student_dir) -> Path:
     student, config = load_student(student_dir), QuantizeConfig()
     out = Path(str(student_dir) + "-quantized")
     save_student(out, quantize(student.model, config), student.tokenizer,
-                 {**student.meta, "variant": "quantized", "quantization": config.to_dict()})
+                 dataclasses.replace(student.meta, variant="quantized", quantization=config.to_dict()))
     return out
 
 

@@ -1,7 +1,6 @@
 """Analysis: the skyline function, and the skyline, parameter and weight plots written as PNG and PDF."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -12,6 +11,8 @@ from featherweight.analysis.plot import AnalyzePlotConfig, analyze_plot
 from featherweight.analysis.reference import PUBLISHED_BASELINES, THESIS_TABLE_7_5, VARIANTS
 from featherweight.analysis.skyline import (Point, against_reference, plot_skyline, points_from_rows, skyline,
                                            thesis_points)
+from featherweight.student_meta import EmbeddingMeta, StudentMeta, write_student_meta
+from featherweight.students import student_preset
 
 PNG_MAGIC, PDF_MAGIC = b"\x89PNG\r\n\x1a\n", b"%PDF"
 
@@ -84,10 +85,11 @@ def test_parameter_chart_reads_artifacts_and_plots_parts(tmp_path):
     for name, groups in [("a", (1000, 300, 20)), ("b", (90000, 0, 2000))]:
         directory = tmp_path / name
         directory.mkdir()
-        (directory / "student.json").write_text(json.dumps({
-            "student": {"arch": "ffn" if name == "b" else "rnn"}, "embedding": {"type": "hash", "dim": 25},
-            "distill_config": {"hash_buckets": 2500},
-            "parameters": dict(zip(("embedding", "encoder", "classifier"), groups))}))
+        write_student_meta(directory, StudentMeta(
+            task="sst-2", label_names=["negative", "positive"], pair=False, num_labels=2,
+            student=student_preset("ffn" if name == "b" else "rnn"), embedding=EmbeddingMeta("hash", 25),
+            distill_config={"hash_buckets": 2500},
+            parameters=dict(zip(("embedding", "encoder", "classifier"), groups))))
         students.append(str(directory))
     result = analyze_plot(AnalyzePlotConfig(kind="parameters", inputs=students, output=str(tmp_path / "params")))
     assert [p.rsplit("/", 1)[1] for p in result["files"]] == ["params.png", "params.pdf"]

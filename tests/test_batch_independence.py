@@ -1,6 +1,8 @@
 """A sentence's logits and label are the same alone and in any batch: every variant, PyTorch and ONNX."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -41,7 +43,7 @@ def assert_batch_independent(alone: np.ndarray, batched: np.ndarray) -> None:
 
 def variants(student, embedding: str) -> dict:
     """distilled, pruned, quantized and pruned-quantized with the default settings, and a static int8 classifier."""
-    model, pruned = student.model, prune(student.model, embedding_type=embedding)
+    model, pruned = student.model, prune(student.model)
     calibration = [(encode_texts(student.tokenizer, TRAIN_TEXTS[:40]).batch(np.arange(40)),)]
     static = QuantizeConfig(classifier_quantization="static")
     return {"distilled": model, "pruned": pruned, "quantized": quantize(model),
@@ -81,9 +83,9 @@ def test_artifacts_saved_with_the_dynamic_classifier_reload_and_predict_as_befor
     model = quantize(student.model, config)
     saved = {**config.to_dict(), "classifier_quantization": "dynamic"}  # as written before the rename
     directory = save_student(tmp_path / "old", model, student.tokenizer,
-                             {**student.meta, "variant": "quantized", "quantization": saved})
+                             dataclasses.replace(student.meta, variant="quantized", quantization=saved))
     loaded = load_student(directory)
-    assert loaded.meta["quantization"]["classifier_quantization"] == "dynamic"
+    assert loaded.meta.quantization["classifier_quantization"] == "dynamic"
     assert any(isinstance(layer, DynamicInt8Linear) for layer in loaded.model.classifier)
     ids = encode_texts(student.tokenizer, TEXTS).batch(np.arange(len(TEXTS)))
     with torch.no_grad():
@@ -105,8 +107,8 @@ def onnx_exports(students, tmp_path_factory):
             directory = students(arch, "char")
             student = load_student(directory)
             quantized = save_student(root / "quantized", quantize(student.model), student.tokenizer,
-                                     {**student.meta, "variant": "quantized",
-                                      "quantization": QuantizeConfig().to_dict()})
+                                     dataclasses.replace(student.meta, variant="quantized",
+                                                         quantization=QuantizeConfig().to_dict()))
             export(ExportConfig(model=str(directory), output=str(root / "fp32"), format="onnx"))
             export(ExportConfig(model=str(quantized), output=str(root / "int8"), format="onnx-int8"))
             made[arch] = {"fp32": root / "fp32", "int8": root / "int8", "quantized": quantized}

@@ -45,8 +45,8 @@ def test_top_level_help_lists_every_command_without_importing_them():
     report, printed = run_cli(["--help"])
     assert report == {"code": 0, "imported": []}
     text = " ".join(printed.split())
-    for name, (_, _, help_text) in COMMANDS.items():
-        assert name in text and " ".join(help_text.split()[:4]) in text, name
+    for name, command in COMMANDS.items():
+        assert name in text and " ".join(command.help.split()[:4]) in text, name
 
 
 def test_a_command_built_alone_has_the_options_of_the_full_parser():

@@ -164,7 +164,7 @@ def test_pair_tasks_distil_with_the_pair_classifier(task, glue_dir, tmp_path, ti
     finetune(FinetuneConfig(data=data, teacher=str(teacher), output_dir=str(tmp_path / "t"), epochs=1, progress=False))
     summary = distill(distill_run_config(glue_dir, tmp_path / "t" / "best", tmp_path, data=data, student_arch="rnn"))
     student = load_student(summary["output_dir"])
-    assert student.meta["pair"] and student.model.classifier is not None
+    assert student.meta.pair and student.model.classifier is not None
     expected = {"qqp": {"dev_accuracy", "dev_f1"}, "mnli": {"dev_matched_accuracy"}}[task]
     assert expected <= set(summary)
 
@@ -172,7 +172,7 @@ def test_pair_tasks_distil_with_the_pair_classifier(task, glue_dir, tmp_path, ti
 def test_alpha_one_trains_without_a_teacher(glue_dir, tmp_path):
     """alpha = 1 is plain supervised training and needs no teacher at all."""
     summary = distill(distill_run_config(glue_dir, tmp_path / "no-teacher", tmp_path, alpha=1.0))
-    assert load_student(summary["output_dir"]).meta["teacher"] is None
+    assert load_student(summary["output_dir"]).meta.teacher is None
 
 
 def test_augmented_rows_are_labelled_by_the_teacher(glue_dir, finetuned_teacher, tmp_path):
@@ -301,8 +301,8 @@ def test_a_folder_of_saved_soft_targets_replaces_the_teacher_for_every_file(glue
                             soft_targets=str(folder), epochs=1))
     assert saved["heldout_accuracy"] == with_teacher["heldout_accuracy"]  # the very same logits
     meta = load_student(saved["output_dir"]).meta
-    assert meta["soft_targets"]["file"] == str(folder / "train.npz")
-    assert meta["teacher"] == meta["soft_targets"]["teacher"]  # the teacher that made them, still on disk
+    assert meta.soft_targets["file"] == str(folder / "train.npz")
+    assert meta.teacher == meta.soft_targets["teacher"]  # the teacher that made them, still on disk
 
 
 def test_a_folder_without_a_file_s_soft_targets_and_no_teacher_is_a_clear_error(glue_dir, finetuned_teacher,

@@ -49,7 +49,31 @@ def test_c_model_agrees_with_the_pytorch_int8_model_on_the_dev_set(arch, embeddi
     reference = torch_logits(int8_reference_model(student), ids)
     assert (logits.argmax(1) == reference.argmax(1)).mean() >= MIN_AGREEMENT
     np.testing.assert_allclose(logits, reference, atol=C_LOGIT_ATOL)
+    c_build.check_logits(exe, texts, reference, C_LOGIT_ATOL)  # the same comparison inside C
     assert len(nanoseconds) == len(texts) and (nanoseconds > 0).all()
+
+
+def test_c_harness_check_fails_on_logits_beyond_the_tolerance(students, tmp_path):
+    """The harness's `check` compares the C logits with the expected ones inside C: it passes the PyTorch int8
+    logits and a shift within C_LOGIT_ATOL, exits 1, naming the text and logit, on a shift beyond it or a NaN, and
+    exits 2 when the expected logits are too few."""
+    directory = students("ffn", "hash")
+    _, exe, _ = build(directory, tmp_path)
+    student = load_student(directory)
+    reference = torch_logits(int8_reference_model(student),
+                             encode_texts(student.tokenizer, CHECK_TEXTS).batch(np.arange(len(CHECK_TEXTS))).numpy())
+    c_build.check_logits(exe, CHECK_TEXTS, reference, C_LOGIT_ATOL)
+    within, beyond, undefined = reference.copy(), reference.copy(), reference.copy()
+    within[3, 1] += C_LOGIT_ATOL / 2
+    c_build.check_logits(exe, CHECK_TEXTS, within, C_LOGIT_ATOL)
+    beyond[3, 1] += 3 * C_LOGIT_ATOL
+    with pytest.raises(c_build.BuildError, match=r"failed \(1\)(.|\n)*text 3, logit 1: .*off by 0\.0003"):
+        c_build.check_logits(exe, CHECK_TEXTS, beyond, C_LOGIT_ATOL)
+    undefined[0, 0] = np.nan
+    with pytest.raises(c_build.BuildError, match=r"failed \(1\)(.|\n)*text 0, logit 0: .*expected nan"):
+        c_build.check_logits(exe, CHECK_TEXTS, undefined, C_LOGIT_ATOL)
+    with pytest.raises(c_build.BuildError, match=r"failed \(2\)(.|\n)*fewer than 2 numbers"):
+        c_build.check_logits(exe, CHECK_TEXTS, reference[:, :1], C_LOGIT_ATOL)  # a logit short a text
 
 
 @pytest.mark.parametrize("embedding", ["hash", "char", "bpe"])
@@ -105,7 +129,9 @@ def test_pair_model_runs_in_c(students, tmp_path):
     a, b = CHECK_TEXTS, CHECK_TEXTS[::-1]
     logits, _ = c_build.run_logits(exe, a, b)
     ids = [encode_texts(student.tokenizer, t).batch(np.arange(len(t))).numpy() for t in (a, b)]
-    np.testing.assert_allclose(logits, torch_logits(int8_reference_model(student), *ids), atol=C_LOGIT_ATOL)
+    reference = torch_logits(int8_reference_model(student), *ids)
+    np.testing.assert_allclose(logits, reference, atol=C_LOGIT_ATOL)
+    c_build.check_logits(exe, a, reference, C_LOGIT_ATOL, texts_b=b)
     assert "fw_predict_pair" in (tmp_path / "c" / "fw_model.h").read_text() and manifest["pair"]
 
 

@@ -14,7 +14,7 @@ import torch
 
 from conftest import make_sentences, tiny_student
 from featherweight.artifact import load_student, save_student
-from featherweight.deploy import ExportConfig, c_build, export
+from featherweight.deploy import ExportConfig, c_build, c_runtime, export
 from featherweight.deploy.c_export import write_c
 from featherweight.deploy.runtime import ort_logits, ort_session
 from featherweight.deploy.tokenizer_port import build_port
@@ -62,7 +62,7 @@ def wide_student(arch: str, embedding: str, directory):
     from featherweight.students import student_preset
 
     _, tokenizer, meta = tiny_student(arch, embedding, directory)
-    meta["student"] = student_preset(arch, classifier_dim=40, hidden_dim=11).to_dict()
+    meta = dataclasses.replace(meta, student=student_preset(arch, classifier_dim=40, hidden_dim=11))
     torch.manual_seed(0)
     return build_model(meta, tokenizer).eval(), tokenizer, meta
 
@@ -80,7 +80,7 @@ def artifacts(tmp_path_factory):
             config = QuantizeConfig(**settings)
             made[key] = root / "quantized"
             save_student(made[key], quantize(model, config), tokenizer,
-                         {**meta, "variant": "quantized", "quantization": config.to_dict()})
+                         dataclasses.replace(meta, variant="quantized", quantization=config.to_dict()))
         return made[key]
 
     return get
@@ -147,8 +147,9 @@ def test_c_export_computes_the_lowbit_model_from_packed_tables(case, exports, tm
     logits, _ = c_build.run_logits(exe, TEXTS)
     reference = quantized_logits(student, TEXTS)
     np.testing.assert_allclose(logits, reference, atol=C_ATOL, rtol=0)
+    c_build.check_logits(exe, TEXTS, reference, C_ATOL)  # the same comparison inside C
     assert (logits.argmax(1) == reference.argmax(1)).all()
-    source = (out / "fw_model.c").read_text()
+    source = c_runtime.generated_part((out / "fw_model.c").read_text())  # the tables, not the runtime's code
     table = "fw_embedding" if "embedding.table.weight" in int8_weights(student) else "fw_components"
     assert f"static const uint8_t {table}_codes[" in source and f"{table}_q[" not in source
     arch, embedding, settings, _ = CASES[case]
@@ -183,7 +184,7 @@ def test_packed_c_computes_the_bits_of_the_same_weights_unpacked_to_int8(case, e
     student = load_student(directory)
     plain = tmp_path / "plain"
     shutil.copytree(out, plain)
-    write_c(student.meta, unpacked(int8_weights(student)), build_port(student.tokenizer), plain)
+    write_c(student.meta.to_dict(), unpacked(int8_weights(student)), build_port(student.tokenizer), plain)
     assert (plain / "fw_model.c").read_text() != (out / "fw_model.c").read_text()
     texts = TEXTS + make_sentences(40, seed=11)[0]
     expected, _ = c_build.run_logits(c_build.build_host(plain, tmp_path / "plain-build")[0], texts)

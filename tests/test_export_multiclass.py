@@ -18,6 +18,7 @@ from featherweight.deploy.c_export import label_identifiers
 from featherweight.deploy.runtime import ort_session
 from featherweight.deploy.weights import int8_reference_model
 from featherweight.deploy.predict import load
+from featherweight.student_meta import EmbeddingMeta, StudentMeta
 from featherweight.tokens import encode_texts
 from conftest import CHECK_TEXTS, TRAIN_TEXTS, torch_logits
 
@@ -55,8 +56,8 @@ def make_four_class_student(directory: Path, names=NAMES) -> Path:
     tokenizer = fit_tokenizer("hash", TRAIN_TEXTS, dim=8, seed=0, cache_dir=str(directory / "no-bpemb"),
                               num_buckets=200)
     config = student_preset("bilstm", False, classifier_dim=5, hidden_dim=6)
-    meta = {"task": "toy4", "label_names": list(names), "num_labels": len(names), "pair": False,
-            "student": config.to_dict(), "embedding": {"type": "hash", "dim": 8}, "variant": "distilled"}
+    meta = StudentMeta(task="toy4", label_names=list(names), num_labels=len(names), pair=False, student=config,
+                       embedding=EmbeddingMeta("hash", 8), variant="distilled")
     model = build_model(meta, tokenizer).eval()
     ids = encode_texts(tokenizer, TRAIN_TEXTS).batch(np.arange(len(TRAIN_TEXTS)))
     with torch.no_grad():  # untrained logits differ little between texts: centre them over the training texts

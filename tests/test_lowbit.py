@@ -2,6 +2,7 @@
 settings on every arch x embedding, QAT fake quantization, sizes on disk and parameter counts."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from featherweight.compression.quantized.lowbit import (LowBitEmbedding, LowBitL
 from featherweight.compression.quantized.packing import (pack, pack_flat, packed_bits, packed_name, packed_width, unpack,
                                              unpack_flat)
 from featherweight.measure.size import weights_sizes
+from featherweight.student_meta import StudentMeta
 
 ARCHS = ("bilstm", "rnn", "ffn")
 EMBEDDINGS = ("hash", "char", "bpe")
@@ -300,8 +302,8 @@ def reference_model(quantized, meta, tokenizer):
     return model.eval()
 
 
-def quantized_meta(meta: dict, config: QuantizeConfig) -> dict:
-    return {**meta, "variant": "quantized", "quantization": config.to_dict()}
+def quantized_meta(meta: StudentMeta, config: QuantizeConfig) -> StudentMeta:
+    return dataclasses.replace(meta, variant="quantized", quantization=config.to_dict())
 
 
 def logits(model, ids) -> torch.Tensor:
@@ -398,7 +400,7 @@ def test_int8_weights_describe_low_bit_and_pq_tensors(students, arch):
 
 # ---------------------------------------------------------------- sizes and parameter counts
 
-def saved_sizes(directory: Path, model, tokenizer, meta: dict, config: QuantizeConfig | None) -> dict:
+def saved_sizes(directory: Path, model, tokenizer, meta: StudentMeta, config: QuantizeConfig | None) -> dict:
     """weights_sizes of `model` quantized under `config` (None: the float student) saved at `directory`."""
     if config is None:
         return weights_sizes(save_student(directory, model, tokenizer, meta))
@@ -438,7 +440,7 @@ def test_low_bit_artifacts_count_the_float_students_parameters(students, arch, e
 @pytest.mark.parametrize("arch, embedding", ALL_STUDENTS)
 def test_pruned_zeros_stay_zero_after_4_bit_quantization(students, arch, embedding, tmp_path):
     model, tokenizer, meta = students(arch, embedding)
-    pruned = prune(model, embedding_type=embedding)
+    pruned = prune(model)
     float_sizes = saved_sizes(tmp_path / "pruned", pruned, tokenizer, meta, None)
     assert float_sizes["nonzero_params"] < float_sizes["params"]  # the pruning left zeros
     config = QuantizeConfig(**LOWBIT["int4"])

@@ -49,6 +49,8 @@ def test_a_recipe_quantizes_scores_and_measures_its_student(lowbit, glue_dir, tm
                                     optimizer="adam", learning_rate=3e-2, progress=False,
                                     work_dir=str(tmp_path / "work"), output_dir=str(tmp_path / "ffn")))["output_dir"]
     monkeypatch.setitem(lowbit.RECIPES, "tiny q4 QAT", ("tiny", "distilled", {**lowbit.LOW4, "qat_epochs": 1}))
+    monkeypatch.setitem(lowbit.OWN_STUDENTS, "tiny", ["--student-arch", "ffn", "--embedding-dim", "16",
+                                                      "--hash-buckets", "40", "--alpha", "1.0"])
     monkeypatch.setattr(lowbit, "source_dir", lambda name, variant, args: Path(student))
     splits = load_splits(data)
     sets = {"heldout": splits["heldout"], "sst2_dev": splits["dev"], "imdb": splits["dev"], "amazon": splits["dev"]}
@@ -59,6 +61,8 @@ def test_a_recipe_quantizes_scores_and_measures_its_student(lowbit, glue_dir, tm
     assert 0 < result["gzip_bytes"] < result["deployable_bytes"] and result["params"] > 0
     assert result["dev_accuracy"] == result["imdb_accuracy"] == result["amazon_accuracy"] > 0.5
     assert result["setting_id"] == result["config_id"] and result["command"].endswith("--recipes 'tiny q4 QAT'")
+    assert result["cli_command"].startswith("featherweight compress ") and len(result["git_commit"]) == 40
+    assert "--hash-buckets 40" in result["cli_command"] and "--embedding-quantization int4-row" in result["cli_command"]
     if shutil.which("gcc") is None and shutil.which("cc") is None:
         pytest.skip("no C compiler")
     result["artifact"] = str(Path(result["artifact"]).resolve())

@@ -41,8 +41,8 @@ def test_predictor_gives_the_pytorch_labels_and_probabilities(onnx_export):
     softmax = np.exp(logits - logits.max(1, keepdims=True))
     softmax /= softmax.sum(1, keepdims=True)
     assert [p.label_id for p in predictions] == logits.argmax(1).tolist()
-    assert [p.label for p in predictions] == [student.meta["label_names"][i] for i in logits.argmax(1)]
-    got = np.asarray([[p.probabilities[name] for name in student.meta["label_names"]] for p in predictions])
+    assert [p.label for p in predictions] == [student.meta.label_names[i] for i in logits.argmax(1)]
+    got = np.asarray([[p.probabilities[name] for name in student.meta.label_names] for p in predictions])
     np.testing.assert_allclose(got, softmax, atol=1e-5)
 
 

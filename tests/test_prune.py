@@ -55,8 +55,8 @@ def test_local_pruning_hits_every_tensors_part_target(arch, embedding, tmp_path)
     """Each prunable tensor ends at its part's sparsity (rounded to whole weights); hash stays dense."""
     model, _, _ = tiny_student(arch, embedding, tmp_path)
     config = PruneConfig(sparsity_linear=0.25)  # an override next to the defaults
-    pruned = prune(model, config, embedding_type=embedding)
-    for tensor in prunable_tensors(pruned, embedding):
+    pruned = prune(model, config)
+    for tensor in prunable_tensors(pruned):
         weight = getattr(tensor.module, tensor.attribute)
         original = model.get_parameter(tensor.name)
         expected = max(round(config.target(tensor.part) * weight.numel()), _zeros(original))
@@ -68,25 +68,25 @@ def test_global_pruning_ranks_every_pooled_weight_together(tmp_path):
     """Global top-V prunes the smallest 40% of all pooled weights at one threshold, across tensors."""
     model, _, _ = tiny_student("bilstm", "char", tmp_path)
     config = PruneConfig(pruning_scope="global", global_sparsity=0.4, global_parts=("lstm", "linear"))
-    pruned = prune(model, config, embedding_type="char")
-    pooled = [t for t in prunable_tensors(pruned, "char") if t.part in ("lstm", "linear")]
+    pruned = prune(model, config)
+    pooled = [t for t in prunable_tensors(pruned) if t.part in ("lstm", "linear")]
     after = torch.cat([getattr(t.module, t.attribute).reshape(-1) for t in pooled])
     before = torch.cat([model.get_parameter(t.name).reshape(-1) for t in pooled])
     assert _zeros(after) == round(0.4 * after.numel())
     assert before.abs()[after != 0].min() >= before.abs()[after == 0].max()
-    assert sparsity_report(pruned, "char")["parts"]["char"] == sparsity_report(model, "char")["parts"]["char"]
+    assert sparsity_report(pruned)["parts"]["char"] == sparsity_report(model)["parts"]["char"]
 
 
 def test_saved_pruned_student_has_permanent_masks(tmp_path, glue_dir):
     """A student saved with live masks has no *_orig / *_mask tensors, and reloads with its zeros and logits."""
     model, tokenizer, meta = tiny_student("bilstm", "hash", tmp_path)
-    apply_pruning(model, PruneConfig(), "hash")  # masks still live (weight = weight_orig * weight_mask)
+    apply_pruning(model, PruneConfig())  # masks still live (weight = weight_orig * weight_mask)
     assert any(name.endswith("_mask") for name in model.state_dict())
     save_student(tmp_path / "s", model, tokenizer, meta)
     keys = load_file(tmp_path / "s" / WEIGHTS_FILE).keys()
     assert not [k for k in keys if k.endswith(("_orig", "_mask"))]
     loaded = load_student(tmp_path / "s")
-    assert sparsity_report(loaded.model, "hash")["parts"]["lstm"] == 0.5
+    assert sparsity_report(loaded.model)["parts"]["lstm"] == 0.5
     dev = load_splits(DataConfig(task="sst-2", glue_dir=str(glue_dir)))["dev"]
     from featherweight.artifact import Student
 
@@ -106,7 +106,7 @@ def test_gradual_masks_stay_zero_through_optimizer_steps(tmp_path):
     """Pruned weights stay zero after Adam steps with weight decay, masks only grow, the target is met at 85%."""
     model, tokenizer, _ = tiny_student("bilstm", "char", tmp_path)
     model.train()
-    pruner = GradualPruner(model, PruneConfig(gradual_every=1), total_steps=20, embedding_type="char")
+    pruner = GradualPruner(model, PruneConfig(gradual_every=1), total_steps=20)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1, weight_decay=0.1)
     from conftest import padded_ids
 
@@ -140,25 +140,44 @@ def test_gradual_pruning_in_distillation_reaches_the_target(glue_dir, tmp_path):
     pruning = PruneConfig(pruning_schedule="gradual", sparsity_rnn=0.5, gradual_every=3)
     pruners = []
     summary = distill(config, pruner_factory=lambda model, steps: pruners.append(
-        GradualPruner(model, pruning, steps, "char")) or pruners[-1])
+        GradualPruner(model, pruning, steps)) or pruners[-1])
     assert pruners[0].total_steps == 2 * 12 and pruners[0].complete
     student = load_student(summary["output_dir"])
-    report = sparsity_report(student.model, "char")["parts"]
+    report = sparsity_report(student.model)["parts"]
     assert report["rnn"] == pytest.approx(0.5, abs=0.01) and report["char"] == pytest.approx(0.3, abs=0.01)
     assert report["linear"] == pytest.approx(0.125, abs=0.02)
 
 
-def test_bad_pruning_settings_are_clear_errors(tmp_path):
-    """Out-of-range targets, gradual magnitude pruning and an unnamed token table are refused with the fix."""
+def test_bad_pruning_settings_are_clear_errors():
+    """Out-of-range targets and gradual magnitude pruning are refused with the fix."""
     with pytest.raises(ValueError, match=r"sparsity_lstm is the fraction of weights to prune, in \[0, 1\); got 1.5"):
         PruneConfig(sparsity_lstm=1.5)
     with pytest.raises(ValueError, match="Gradual pruning .* needs pruning_method='top-v'"):
         PruneConfig(pruning_schedule="gradual", pruning_method="magnitude")
     with pytest.raises(ValueError, match=r"global_parts must be a non-empty subset"):
         PruneConfig(global_parts=("lstm", "attention"))
-    model, _, _ = tiny_student("ffn", "bpe", tmp_path)
-    with pytest.raises(ValueError, match=r"pass student.meta\['embedding'\]\['type'\]"):
-        prune(model)
+
+
+@pytest.mark.parametrize("embedding, table", [("hash", "components"), ("char", "table"), ("bpe", "table")])
+def test_the_embedding_table_is_pruned_as_the_part_its_module_names(embedding, table, tmp_path):
+    """The embedding module's kind picks the part (and so the target) of its table; no type is passed in."""
+    model, _, _ = tiny_student("ffn", embedding, tmp_path)
+    assert model.embedding.kind == embedding
+    (tensor,) = [t for t in prunable_tensors(model) if t.name.startswith("embedding.")]
+    assert (tensor.part, tensor.name) == (embedding, f"embedding.{table}.weight")
+    config = PruneConfig(sparsity_hash=0.2)
+    weight = prune(model, config).get_parameter(tensor.name)
+    assert _zeros(weight) == round(config.target(embedding) * weight.numel())
+
+
+def test_a_leftover_embedding_type_argument_is_refused_not_misread(tmp_path):
+    """The part of an embedding table comes from the model alone: a leftover embedding_type argument is refused
+    rather than read as the next parameter."""
+    model, _, _ = tiny_student("ffn", "char", tmp_path)
+    with pytest.raises(TypeError):
+        apply_pruning(model, PruneConfig(), "char")
+    with pytest.raises(TypeError):
+        sparsity_report(model, "char")
 
 
 def test_global_pruning_warns_when_it_all_but_empties_a_layer(tmp_path, caplog):
@@ -168,9 +187,9 @@ def test_global_pruning_warns_when_it_all_but_empties_a_layer(tmp_path, caplog):
         model.classifier[-1].weight.mul_(1e-4)  # the last layer's weights far below the others
     config = PruneConfig(pruning_scope="global", global_sparsity=0.5, global_parts=("linear",))
     with caplog.at_level("WARNING", logger="featherweight.compression.prune"):
-        prune(model, config, embedding_type="hash")
-    assert f"of {prunable_tensors(model, 'hash')[-1].name} (linear): that layer is nearly gone" in caplog.text
+        prune(model, config)
+    assert f"of {prunable_tensors(model)[-1].name} (linear): that layer is nearly gone" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="featherweight.compression.prune"):
-        prune(tiny_student("ffn", "hash", tmp_path)[0], config, embedding_type="hash")
+        prune(tiny_student("ffn", "hash", tmp_path)[0], config)
     assert "nearly gone" not in caplog.text

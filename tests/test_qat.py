@@ -71,7 +71,7 @@ def test_fake_quantized_forward_is_the_quantized_model(arch, scheme, students, g
 def test_fake_quantization_keeps_pruned_weights_at_zero(students):
     """Weights pruned before QAT are zero in every forward pass and after remove(), whatever the optimizer does."""
     student = load_student(students["rnn"])
-    model = prune(student.model, PruneConfig(sparsity_rnn=0.5, sparsity_linear=0.5), "hash")
+    model = prune(student.model, PruneConfig(sparsity_rnn=0.5, sparsity_linear=0.5))
     from featherweight.compression.prune import make_permanent
 
     model = make_permanent(model)
@@ -95,7 +95,7 @@ def test_qat_beats_post_training_two_bit_quantization(students, glue_dir, tmp_pa
                                  output_dir=tmp_path / f"qat{epochs}")
         scores[epochs] = variants["quantized"]
     student = load_student(scores[4]["output_dir"])
-    assert len(student.meta["qat_history"]) >= 1 and student.meta["quantization"]["qat_epochs"] == 4
+    assert len(student.meta.qat_history) >= 1 and student.meta.quantization["qat_epochs"] == 4
     saved = json.loads((Path(scores[4]["output_dir"]) / "student.json").read_text())
     assert saved["quantization"]["hash_importance_dtype"] == "int2" and saved["sizes"]["params"] > 0
     heldout = load_splits(data_config(glue_dir))["heldout"]

@@ -1,6 +1,7 @@
 """INT8 quantization: the Elman RNN rewrite, closeness to float, calibration on held-out rows, artifacts, warnings."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def test_int8_recurrent_encoders_compute_the_float_encoder_with_int8_weights_wha
     config = QuantizeConfig(classifier_quantization="weight-only")
     quantized = quantize(model, config)
     assert isinstance(getattr(quantized.encoder, step), WeightInt8Linear if arch == "rnn" else WeightInt8LSTM)
-    save_student(tmp_path / "q", quantized, tokenizer, {**meta, "variant": "quantized", "quantization": config.to_dict()})
+    save_student(tmp_path / "q", quantized, tokenizer,
+                 dataclasses.replace(meta, variant="quantized", quantization=config.to_dict()))
     loaded = load_student(tmp_path / "q")
     reference = int8_reference_model(loaded)
     texts = TEXTS[:12]
@@ -107,7 +109,7 @@ def test_artifacts_saved_before_the_activations_settings_reload_with_dynamic_ste
     config = QuantizeConfig(**{setting: "dynamic-int8"})
     saved = {key: value for key, value in config.to_dict().items() if not key.endswith("_activations")}
     save_student(tmp_path / "old", quantize(model, config), tokenizer,
-                 {**meta, "variant": "quantized", "quantization": saved})
+                 dataclasses.replace(meta, variant="quantized", quantization=saved))
     loaded = load_student(tmp_path / "old")
     part = loaded.model.encoder.rnn if arch == "bilstm" else loaded.model.encoder.backward_ih
     assert isinstance(part, DynamicInt8LSTM if arch == "bilstm" else DynamicInt8Linear)
@@ -253,7 +255,7 @@ def fresh_process(glue_dir, tmp_path_factory):
         for embedding in EMBEDDINGS:
             model, tokenizer, meta = tiny_student(arch, embedding, root)
             calibration = calibration_batches(encode_data(tokenizer, splits["heldout"]))
-            pruned = prune(model, embedding_type=embedding)
+            pruned = prune(model)
             static = QuantizeConfig(classifier_quantization="static")
             variants = {"pruned": (pruned, {}),
                         "quantized": (quantize(model, static, calibration), {"quantization": static.to_dict()}),
@@ -261,7 +263,7 @@ def fresh_process(glue_dir, tmp_path_factory):
             for variant, (variant_model, extra) in variants.items():
                 name = f"{arch}-{embedding}-{variant}"
                 directories[name] = str(save_student(root / name, variant_model, tokenizer,
-                                                     {**meta, "variant": variant, **extra}))
+                                                     dataclasses.replace(meta, variant=variant, **extra)))
     directories["float"] = str(save_student(root / "float", *tiny_student("rnn", "hash", root)))
     torch.set_num_threads(threads)
     subprocess.run([sys.executable, "-c", FRESH_SCRIPT, str(glue_dir), str(root), json.dumps(directories)],
@@ -329,9 +331,9 @@ def test_compress_command_saves_reloadable_pruned_and_int8_variants(glue_dir, ss
     directory = Path(variants["pruned-quantized"]["output_dir"])
     assert directory == tmp_path / "student-pruned-quantized"
     student = load_student(directory)
-    assert student.meta["variant"] == "pruned-quantized" and student.meta["pruning"]["pruning_method"] == "top-v"
-    assert student.meta["quantization"]["classifier_quantization"] == "static"
+    assert student.meta.variant == "pruned-quantized" and student.meta.pruning["pruning_method"] == "top-v"
+    assert student.meta.quantization["classifier_quantization"] == "static"
     dev = load_splits(DataConfig(task="sst-2", glue_dir=str(glue_dir)))["dev"]
     accuracy = (predict_data(student, dev).argmax(1) == dev.labels).mean()
     assert accuracy == pytest.approx(variants["pruned-quantized"]["dev_accuracy"])
-    assert student.meta["scores"]["dev_accuracy"] == pytest.approx(accuracy)
+    assert student.meta.scores["dev_accuracy"] == pytest.approx(accuracy)

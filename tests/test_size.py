@@ -1,6 +1,7 @@
 """Size accounting: real gzip -9, bytes by stored dtype, parameter and non-zero counts, teacher ratios, analyze."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -53,9 +54,9 @@ def test_pruning_lowers_non_zeros_and_int8_lowers_bytes(tmp_path):
     """Pruned weights leave the parameter count alone and drop non-zeros; int8 weights take a quarter of fp32."""
     model, tokenizer, meta = tiny_student("bilstm", "bpe", tmp_path)
     dense = artifact_sizes(save_student(tmp_path / "d", model, tokenizer, meta))
-    pruned = artifact_sizes(save_student(tmp_path / "p", prune(model, embedding_type="bpe"), tokenizer, meta))
+    pruned = artifact_sizes(save_student(tmp_path / "p", prune(model), tokenizer, meta))
     quantized = artifact_sizes(save_student(tmp_path / "q", quantize(model), tokenizer,
-                                            {**meta, "quantization": QuantizeConfig().to_dict()}))
+                                            dataclasses.replace(meta, quantization=QuantizeConfig().to_dict())))
     assert pruned["params"] == dense["params"] == quantized["params"]
     assert pruned["nonzero_params"] < 0.75 * dense["nonzero_params"] and pruned["gzip_bytes"] < dense["gzip_bytes"]
     weights = sum(p.numel() for name, p in model.named_parameters() if "weight" in name)
@@ -86,7 +87,7 @@ def test_analyze_reports_each_student_and_the_teacher(tmp_path):
     teacher = tmp_path / "teacher" / "best"
     teacher.mkdir(parents=True)
     save_file({"w": torch.randn(200, 50)}, teacher / "model.safetensors")
-    directory = save_student(tmp_path / "s", model, tokenizer, {**meta, "teacher": str(teacher.parent)})
+    directory = save_student(tmp_path / "s", model, tokenizer, dataclasses.replace(meta, teacher=str(teacher.parent)))
     result = analyze(AnalyzeConfig(models=[str(directory)], cache_dir=None))
     row = result["students"][0]
     assert row["variant"] == "distilled" and row["arch"] == "ffn"
@@ -111,7 +112,7 @@ def test_deployable_bytes_count_weights_tokenizer_files_and_labels(tmp_path):
     directory = save_student(tmp_path / "s", model, tokenizer, meta)
     files = deployable_files(directory)
     assert set(files) == {"model.safetensors", "tokenizer/tokenizer.json", "tokenizer/bpe.model", "labels.json"}
-    assert json.loads(files["labels.json"]) == meta["label_names"]
+    assert json.loads(files["labels.json"]) == meta.label_names
     sizes = deployable_sizes(directory)
     archive = tar_bytes(files)
     assert sizes["deployable_bytes"] == len(gzip.compress(archive, compresslevel=9, mtime=0))

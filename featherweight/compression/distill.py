@@ -15,14 +15,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from featherweight import workspace
 from featherweight.artifact import predict_encoded, save_student, score_encoded
 from featherweight.batching import bucketed_batches
 from featherweight.config_io import check_options, read_json
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits, read_task_file
 from featherweight.devices import CPU, DEVICE_OPTION_RULES, cpu_state_dict, resolve_device
+from featherweight.embeddings.spec import HASH_BUCKETS
 from featherweight.fingerprint import path_sha256
 from featherweight.measure.metrics import split_metrics
 from featherweight.progress import progress_bar, report
+from featherweight.student_meta import EmbeddingMeta, StudentMeta
 from featherweight.students import POOLINGS
 from featherweight.tokens import EncodedData, encode_data
 
@@ -63,7 +66,7 @@ class DistillConfig:
     student_arch: Literal["bilstm", "rnn", "ffn"] = "bilstm"  # BiLSTM, Elman RNN or feed-forward network
     embedding_type: Literal["hash", "char", "bpe"] = "hash"  # hashed words, characters or BPEmb subwords
     embedding_dim: int = 100  # width of each token's embedding vector
-    hash_buckets: int = 5000  # hash: K importance rows ("Hash25*" in the thesis uses 2500)
+    hash_buckets: int = HASH_BUCKETS  # hash: K importance rows ("Hash25*" in the thesis uses 2500)
     word_ngrams: int = 1  # hash only: also embed the word n-grams up to n (2 = fastText-style bigrams)
     max_length: int | None = None  # tokens (characters for char) kept per text; default: 1024 (char: 4096)
     char_alphabet: Literal["default", "thesis"] = "default"  # char only: thesis (a-z ,.;:?!) or default (also 0-9 ' -)
@@ -87,7 +90,7 @@ class DistillConfig:
     num_threads: int = 1  # torch CPU threads; tiny students gain little from more, sweeps run one job per core
     device: str = "auto"  # where the model runs: auto (cuda, then mps, then cpu), cpu, cuda or mps
     output_dir: str | None = None  # the student artifact goes here; default: <work_dir>/students/<name>
-    work_dir: str = "artifacts"  # caches (teachers, soft targets, token ids) and default outputs live under here
+    work_dir: str = workspace.WORK_DIR  # caches (teachers, soft targets, token ids) and default outputs go here
     progress: bool = True  # show progress bars
 
     def __post_init__(self):
@@ -106,9 +109,9 @@ class DistillConfig:
         if self.soft_loss is None:
             self.soft_loss = "mse-softmax" if self.student_arch == "ffn" else "mse-logits"
         if self.teacher is None:
-            self.teacher = str(Path(self.work_dir) / f"teacher-{self.data.task}" / "best")
+            self.teacher = str(workspace.default_teacher(self.data.task, self.work_dir))
         if self.output_dir is None:
-            self.output_dir = str(Path(self.work_dir) / "students" / self.name)
+            self.output_dir = str(workspace.student_dir(self.name, self.work_dir))
         self.student_config()  # the arch's preset with these overrides must be a valid student
 
     @property
@@ -317,22 +320,22 @@ def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: 
     history, epoch_seconds = _train_to_best(model, training, evaluation, settings, config, pruner_factory)
 
     scores = score_encoded(task, model, evaluation)
-    meta = {"task": task.name, "task_spec": task.to_dict(), "label_names": list(task.label_names),
-            "pair": task.is_pair, "num_labels": task.num_labels, "student": config.student_config().to_dict(),
-            "embedding": {"type": config.embedding_type, "dim": config.embedding_dim},
-            "parameters": parameter_groups(model), "scores": scores, "history": history,
-            "distill_config": dataclasses.asdict(config),
-            "training": {**settings, "device": str(resolve_device(config.device))},
-            **teacher_record(config, train_saved), "variant": "distilled"}
+    meta = StudentMeta(task=task.name, task_spec=task, label_names=list(task.label_names), pair=task.is_pair,
+                       num_labels=task.num_labels, student=config.student_config(),
+                       embedding=EmbeddingMeta(config.embedding_type, config.embedding_dim),
+                       parameters=parameter_groups(model), scores=scores, history=history,
+                       distill_config=dataclasses.asdict(config),
+                       training={**settings, "device": str(resolve_device(config.device))},
+                       **teacher_record(config, train_saved), variant="distilled")
     save_student(out, model, tokenizer, meta)
-    return {"params": sum(meta["parameters"].values()), "epoch_seconds": float(np.mean(epoch_seconds)),
+    return {"params": sum(meta.parameters.values()), "epoch_seconds": float(np.mean(epoch_seconds)),
             "epochs_run": len(history), **scores}
 
 
 def _encoded_sets(config: DistillConfig, tokenizer, tokenizer_dir: Path, train: TaskData, logits: list,
                   splits: dict) -> tuple[TrainingSet, dict]:
     """The training rows and {split: (TaskData, EncodedData)} of the held-out slice and dev, encoded (cached)."""
-    cache = Path(config.work_dir) / "cache" / "tokens"
+    cache = workspace.cache_dir("tokens", config.work_dir)
     tokenizer_hash = path_sha256(tokenizer_dir)
     encode = lambda data: encode_data(tokenizer, data, cache_dir=cache, show_progress=config.progress,
                                       tokenizer_hash=tokenizer_hash)

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 PARTS = ("lstm", "rnn", "linear", "hash", "char", "bpe")
 TABLE_6_3 = {"lstm": 0.5, "rnn": 0.1, "linear": 0.125, "hash": 0.0, "char": 0.3, "bpe": 0.4}
+# the prunable table of each embedding kind (the module's `kind`, its part): hash prunes its shared components
+EMBEDDING_TABLES = {"hash": "components", "char": "table", "bpe": "table"}
 
 
 class TopVPruning(torch_prune.BasePruningMethod):
@@ -139,26 +141,21 @@ class PrunableTensor(NamedTuple):
     attribute: str  # e.g. "weight_ih_l0"
 
 
-def prunable_tensors(model: nn.Module, embedding_type: str | None = None) -> list[PrunableTensor]:
+def prunable_tensors(model: nn.Module) -> list[PrunableTensor]:
     """Every prunable weight matrix of a student, with its part (biases are never pruned).
 
-    `embedding_type` ("char" or "bpe", from student.meta["embedding"]["type"]) names the part of a token
-    embedding table, which the module alone cannot tell.
+    The embedding table's part is the embedding module's `kind` (hash, char or bpe); an embedding without
+    one is left dense.
     """
-    from featherweight.embeddings.modules import HashEmbedding, TokenEmbedding
     from featherweight.students import RecurrentEncoder, StudentModel
 
     if not isinstance(model, StudentModel):
         raise TypeError(f"Expected a float student from build_student/load_student, got {type(model).__name__}.")
     tensors = []
-    embedding = model.embedding
-    if isinstance(embedding, HashEmbedding):
-        tensors.append(PrunableTensor("hash", "embedding.components.weight", embedding.components, "weight"))
-    elif isinstance(embedding, TokenEmbedding):
-        if embedding_type not in ("char", "bpe"):
-            raise ValueError(f"A token embedding table is a 'char' or 'bpe' part, got embedding_type="
-                             f"{embedding_type!r}; pass student.meta['embedding']['type'].")
-        tensors.append(PrunableTensor(embedding_type, "embedding.table.weight", embedding.table, "weight"))
+    kind = getattr(model.embedding, "kind", None)
+    if kind in EMBEDDING_TABLES:
+        table = EMBEDDING_TABLES[kind]
+        tensors.append(PrunableTensor(kind, f"embedding.{table}.weight", getattr(model.embedding, table), "weight"))
     if isinstance(model.encoder, RecurrentEncoder):
         rnn = model.encoder.rnn
         part = "lstm" if isinstance(rnn, nn.LSTM) else "rnn"
@@ -175,14 +172,14 @@ def _is_pruned(module: nn.Module, attribute: str) -> bool:
     return hasattr(module, attribute + "_mask")
 
 
-def apply_pruning(model: nn.Module, config: PruneConfig | None = None, embedding_type: str | None = None,
+def apply_pruning(model: nn.Module, config: PruneConfig | None = None, *,
                   fraction: float = 1.0) -> list[PrunableTensor]:
     """Add pruning masks in place (weight = weight_orig * weight_mask); return the tensors pruned.
 
     `fraction` scales every sparsity target (the gradual schedule uses it); magnitude ignores it.
     """
     config = config or THESIS_PRUNING
-    tensors = prunable_tensors(model, embedding_type)
+    tensors = prunable_tensors(model)
     if config.pruning_method == "magnitude":
         chosen = [t for t in tensors if t.part in config.global_parts]
         for t in chosen:
@@ -234,17 +231,17 @@ def permanent_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def prune(model: nn.Module, config: PruneConfig | None = None, embedding_type: str | None = None) -> nn.Module:
+def prune(model: nn.Module, config: PruneConfig | None = None) -> nn.Module:
     """A pruned copy of a trained float student, masks already permanent (the input is left as it is)."""
     pruned = copy.deepcopy(model)
-    apply_pruning(pruned, config, embedding_type)
+    apply_pruning(pruned, config)
     return make_permanent(pruned)
 
 
-def sparsity_report(model: nn.Module, embedding_type: str | None = None) -> dict:
+def sparsity_report(model: nn.Module) -> dict:
     """Fraction of zeros per part and overall, over the prunable weights of a (pruned) student."""
     zeros, sizes = {}, {}
-    for t in prunable_tensors(model, embedding_type):
+    for t in prunable_tensors(model):
         weight = getattr(t.module, t.attribute).detach()
         zeros[t.part] = zeros.get(t.part, 0) + int((weight == 0).sum())
         sizes[t.part] = sizes.get(t.part, 0) + weight.numel()
@@ -267,14 +264,14 @@ class GradualPruner:
     pre-hooks, so weights stay zero where masked whatever the optimizer does to weight_orig.
     """
 
-    def __init__(self, model: nn.Module, config: PruneConfig, total_steps: int, embedding_type: str | None = None):
+    def __init__(self, model: nn.Module, config: PruneConfig, total_steps: int):
         if config.pruning_method != "top-v":
             raise ValueError(f"Gradual pruning needs pruning_method='top-v', got {config.pruning_method!r}.")
         if total_steps < 1:
             raise ValueError(f"total_steps must be at least 1, got {total_steps}.")
         self.config, self.total_steps, self.steps, self.complete = config, total_steps, 0, False
         self.end_step = math.ceil(config.gradual_end * total_steps)
-        self.tensors = apply_pruning(model, config, embedding_type, fraction=0.0)  # all-ones masks
+        self.tensors = apply_pruning(model, config, fraction=0.0)  # all-ones masks
 
     def fraction(self, step: int) -> float:
         """Scheduled fraction of the final sparsity at `step` (0 at the start, 1 from gradual_end on)."""

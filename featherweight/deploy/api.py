@@ -24,6 +24,7 @@ from featherweight.deploy.golden import GOLDEN_SENTENCES, read_golden, write_gol
 from featherweight.deploy.manifest import FORMATS, MANIFEST_FILE, TOKENIZER_DIR, write_manifest
 from featherweight.deploy.onnx_int8 import METHODS
 from featherweight.deploy.reference_tokenizer import PortableTokenizer
+from featherweight.student_meta import StudentMeta
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ class ExportConfig:
     opset: int = 17  # pinned ONNX opset
     c_prefix: str = "fw"  # C identifiers and file names: <prefix>_predict, <prefix>_model.c
     glue_dir: str | None = None  # data for static calibration / evaluate; default: the student's training data
-    calibration_rows: int = 256  # held-out train rows for static int8 calibration
+    # held-out train rows for static int8 calibration; fewer than compress's --calibration-rows, as onnxruntime
+    # keeps the activations of every calibration row in memory
+    calibration_rows: int = 256
     evaluate: bool = False  # also score the export and PyTorch on the dev split(s)
     verify: bool = True  # run the export on the golden sentences and compare with PyTorch
 
@@ -76,9 +79,9 @@ def export(config: ExportConfig) -> dict:
     out = _prepare_output(Path(config.output))
     tokenizer_parity = _write_tokenizer(student, port, Path(config.model), out)
     meta = student.meta
-    manifest = {"format": config.format, "source": str(Path(config.model).resolve()), "task": meta["task"],
-                "label_names": meta["label_names"], "num_labels": meta["num_labels"], "pair": meta["pair"],
-                "student": meta["student"], "embedding": meta["embedding"],
+    manifest = {"format": config.format, "source": str(Path(config.model).resolve()), "task": meta.task,
+                "label_names": meta.label_names, "num_labels": meta.num_labels, "pair": meta.pair,
+                "student": meta.student.to_dict(), "embedding": meta.embedding.to_dict(),
                 "tokenizer": {"dir": TOKENIZER_DIR, "type": port["type"], "ids_per_token": port["ids_per_token"],
                               "max_length": port["max_length"]},
                 "tokenizer_parity": tokenizer_parity, "parity_atol": PARITY_ATOL}
@@ -125,7 +128,7 @@ def _golden_inputs(student) -> tuple:
     texts = list(GOLDEN_SENTENCES)
     index = np.arange(len(texts))
     inputs = (encode_texts(student.tokenizer, texts).batch(index).numpy(),)
-    if student.meta["pair"]:
+    if student.meta.pair:
         inputs += (encode_texts(student.tokenizer, texts[::-1]).batch(index).numpy(),)
     return inputs
 
@@ -164,7 +167,7 @@ def _export_onnx(student, out: Path, config: ExportConfig) -> dict:
 
     ids_per_token = student.tokenizer.ids_per_token
     path = out / MODEL_FILE
-    info = {"files": {"model": MODEL_FILE}, "inputs": input_names(student.meta["pair"]), "outputs": ["logits"],
+    info = {"files": {"model": MODEL_FILE}, "inputs": input_names(student.meta.pair), "outputs": ["logits"],
             "onnx": {"opset": config.opset, "exporter": EXPORTER, "torch": torch.__version__, "onnx": onnx.__version__}}
     reference = float_model(student)  # a quantized artifact's float twin computes with its int8 weights
     reference_name = "pytorch-int8-weights" if is_quantized(student) else "pytorch-fp32"
@@ -212,10 +215,10 @@ def _export_onnx(student, out: Path, config: ExportConfig) -> dict:
     return info
 
 
-def onnx_metadata(meta: dict) -> dict[str, str]:
+def onnx_metadata(meta: StudentMeta) -> dict[str, str]:
     """The model.onnx metadata_props: task, label names (a JSON list, in logit order), number of labels, pair."""
-    return {"task": str(meta["task"]), "label_names": json.dumps([str(name) for name in meta["label_names"]]),
-            "num_labels": str(meta["num_labels"]), "pair": json.dumps(bool(meta["pair"]))}
+    return {"task": str(meta.task), "label_names": json.dumps([str(name) for name in meta.label_names]),
+            "num_labels": str(meta.num_labels), "pair": json.dumps(bool(meta.pair))}
 
 
 def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
@@ -224,12 +227,12 @@ def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
     from featherweight.deploy.weights import int8_bytes, int8_reference_model, int8_weights, is_quantized
 
     weights = int8_weights(student)
-    source, header = write_c(student.meta, weights, port, out, config.c_prefix)
+    source, header = write_c(student.meta.to_dict(), weights, port, out, config.c_prefix)
     info = {"files": {"source": source.name, "header": header.name}, "c_prefix": config.c_prefix,
             "bytes": {"source": source.stat().st_size, "header": header.stat().st_size,
                       "int8_weights": int8_bytes(weights)},  # as stored: b-bit codes packed, PQ codes + codebooks
             "weights": storage_note(weights),
-            "api": f"int {config.c_prefix}_predict{'_pair' if student.meta['pair'] else ''}(...)"}
+            "api": f"int {config.c_prefix}_predict{'_pair' if student.meta.pair else ''}(...)"}
     write_manifest(out, info | {"format": "c"})  # c_build reads the file names from the manifest
     if config.verify or config.evaluate:
         try:
@@ -280,9 +283,9 @@ def _c_parity(student, exe, reference_model, out: Path) -> dict:
     if not same.all():
         logger.warning("The C tokenizer differs from the training tokenizer on %d golden sentences: %r",
                        int((~same).sum()), [t for t, ok in zip(texts, same) if not ok][:3])
-    if student.meta["pair"]:
+    if student.meta.pair:
         same = same & same[::-1]
-    logits, _ = c_build.run_logits(exe, texts, texts[::-1] if student.meta["pair"] else None)
+    logits, _ = c_build.run_logits(exe, texts, texts[::-1] if student.meta.pair else None)
     reference = _torch_logits(reference_model, _golden_inputs(student))
     result = _compare(reference[same], logits[same], "pytorch-int8-weights", enforce=True)
     result["c_tokenizer_mismatches"] = [t for t, ok in zip(texts, same) if not ok]
@@ -294,7 +297,7 @@ def _c_quantized_agreement(student, exe, out: Path) -> dict:
     from featherweight.deploy import c_build
 
     texts = [row["text"] for row in read_golden(out)]
-    logits, _ = c_build.run_logits(exe, texts, texts[::-1] if student.meta["pair"] else None)
+    logits, _ = c_build.run_logits(exe, texts, texts[::-1] if student.meta.pair else None)
     return _compare(_torch_logits(student.model, _golden_inputs(student)), logits, "pytorch-quantized-artifact",
                     enforce=False)
 
@@ -303,7 +306,7 @@ def _student_data(student, glue_dir: str | None):
     """The DataConfig the student was trained with, pointed at `glue_dir` when given."""
     from featherweight.data import DataConfig
 
-    recorded = dict(student.meta.get("distill_config", {}).get("data", {}) or {"task": student.meta["task"]})
+    recorded = dict(student.meta.data_settings or {"task": student.meta.task})
     if glue_dir is not None:
         recorded["glue_dir"] = glue_dir
     known = {f.name for f in dataclasses.fields(DataConfig)}
@@ -334,7 +337,7 @@ def _evaluate(student, config: ExportConfig, logits_of) -> dict:
     from featherweight.measure.metrics import accuracy, macro_f1
     from featherweight.tokens import encode_data
 
-    scores, num_labels = {}, student.meta["num_labels"]
+    scores, num_labels = {}, student.meta.num_labels
     for name, data in dev_splits(load_splits(_student_data(student, config.glue_dir), show_progress=False)).items():
         encoded = encode_data(student.tokenizer, data)
         pytorch, exported = predict_encoded(student.model, encoded).argmax(1), logits_of(data, encoded).argmax(1)

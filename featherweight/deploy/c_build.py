@@ -1,21 +1,25 @@
-"""Compile an exported C model with gcc (host) or arm-none-eabi-gcc (Cortex-M4); run it and read its size.
+"""Compile an exported C model with gcc (host) or arm-none-eabi-gcc (Cortex-M4); run it, check it and read its size.
 
-The host harness reads records (a 4-byte little-endian length, then that many bytes: any bytes, NUL and
-ill-formed UTF-8 included) and prints, per text (per pair for pair models), the token ids (`tokens`),
-the label, logits and nanoseconds taken (`logits`), or the codepoints of the C UTF-8 decoder
-(`codepoints`). It includes the model source, so it reaches the decoder, a static function.
-The Cortex-M4 build compiles the model object alone and a minimal firmware that calls it
+The host harness (c/fw_harness.c) reads records (a 4-byte little-endian length, then that many bytes: any bytes,
+NUL and ill-formed UTF-8 included) and prints, per text (per pair for pair models), the token ids (`tokens`),
+the label, logits and nanoseconds taken (`logits`), or the codepoints of the C UTF-8 decoder (`codepoints`); or
+it compares the logits with expected ones inside C and exits 1 on a mismatch beyond a tolerance (`check`). It
+includes the model source, so it reaches the decoder, a static function.
+The Cortex-M4 build compiles the model object alone and a minimal firmware (c/fw_firmware.c) that calls it
 (newlib-nano, no OS), and reads flash (text + data) and RAM (data + bss) with arm-none-eabi-size.
 """
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from featherweight.deploy import c_runtime
 
 HOST_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-pedantic")
 SANITIZER_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g")
@@ -26,124 +30,12 @@ ARM_SIZE = "arm-none-eabi-size"
 ARM_MISSING = (f"{ARM_GCC} not found: install the Debian/Ubuntu package gcc-arm-none-eabi "
                "(apt-get install -y gcc-arm-none-eabi) to cross-compile for Cortex-M4.")
 
-HARNESS = r"""/* Host test harness for an exported Featherweight model (not part of the export). */
-#define _POSIX_C_SOURCE 199309L
-#include "MODEL_SOURCE"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-
-static fw_id_t ids[FW_MAX_TOKENS * FW_IDS_PER_TOKEN];
-
-static long long now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-/* The next record of [*p, end) into (*text, *len); 0 when none is left, -1 when the file is cut. */
-static int next_record(const unsigned char **p, const unsigned char *end, const char **text, size_t *len)
-{
-    size_t n;
-    if (*p == end) return 0;
-    if (end - *p < 4) return -1;
-    n = (size_t)(*p)[0] | (size_t)(*p)[1] << 8 | (size_t)(*p)[2] << 16 | (size_t)(*p)[3] << 24;
-    *p += 4;
-    if ((size_t)(end - *p) < n) return -1;
-    *text = (const char *)*p; *len = n; *p += n;
-    return 1;
-}
-
-static int run(const char *a, size_t len_a, const char *b, size_t len_b, float *logits)
-{
-#if FW_PAIR
-    return fw_predict_pair_n(a, len_a, b, len_b, logits);
-#else
-    (void)b; (void)len_b;
-    return fw_predict_n(a, len_a, logits);
-#endif
-}
-
-static void print_codepoints(const char *text, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)text, *end = p + len;
-    uint32_t c;
-    while ((c = fw_utf8_next(&p, end)) != FW_TEXT_END) printf(" %lu", (unsigned long)c);
-    printf("\n");
-}
-
-int main(int argc, char **argv)
-{
-    FILE *file;
-    unsigned char *data;
-    const unsigned char *p, *end;
-    const char *a = "", *b = "";
-    size_t len_a = 0, len_b = 0;
-    long size;
-    float logits[FW_NUM_LABELS];
-    int mode, j, got;
-    mode = argc != 3 ? -1 : !strcmp(argv[1], "tokens") ? 0 : !strcmp(argv[1], "logits") ? 1
-         : !strcmp(argv[1], "codepoints") ? 2 : -1;
-    if (mode < 0) { fprintf(stderr, "usage: %s tokens|logits|codepoints RECORDS_FILE\n", argv[0]); return 2; }
-    file = fopen(argv[2], "rb");
-    if (!file) { perror(argv[2]); return 2; }
-    fseek(file, 0, SEEK_END); size = ftell(file); fseek(file, 0, SEEK_SET);
-    data = malloc((size_t)size + 1);
-    if (!data || fread(data, 1, (size_t)size, file) != (size_t)size) { fprintf(stderr, "read failed\n"); return 2; }
-    fclose(file);
-    end = data + size;
-    p = data;
-    if (mode == 1 && next_record(&p, end, &a, &len_a) == 1) run(a, len_a, a, len_a, logits);  /* warm up */
-    for (p = data; (got = next_record(&p, end, &a, &len_a)) == 1; ) {
-        if (mode == 0) {
-            int n = fw_tokenize_n(a, len_a, ids);
-            printf("%d", n);
-            for (j = 0; j < n * FW_IDS_PER_TOKEN; j++) printf(" %lu", (unsigned long)ids[j]);
-            printf("\n");
-        } else if (mode == 1) {
-            long long began;
-            int label;
-            if (FW_PAIR && next_record(&p, end, &b, &len_b) != 1) { got = -1; break; }
-            began = now_ns();
-            label = run(a, len_a, b, len_b, logits);
-            began = now_ns() - began;
-            printf("%d", label);
-            for (j = 0; j < FW_NUM_LABELS; j++) printf(" %.9g", logits[j]);
-            printf(" %lld\n", began);
-        } else {
-            print_codepoints(a, len_a);
-        }
-    }
-    free(data);
-    if (got < 0) { fprintf(stderr, "%s: a record is cut short\n", argv[2]); return 2; }
-    return 0;
-}
-"""
-
-FIRMWARE = r"""/* Minimal Cortex-M4 firmware: links the model with newlib-nano to measure flash and RAM. */
-#include "HEADER"
-
-int main(void)
-{
-    float logits[FW_NUM_LABELS];
-#if FW_PAIR
-    return fw_predict_pair("a fine film", "a good film", logits);
-#else
-    return fw_predict("a fine film", logits);
-#endif
-}
-"""
-
 
 class BuildError(RuntimeError):
     """A compiler or the built program failed; the message holds its output."""
 
 
 def _export_sources(export_dir) -> tuple[Path, Path, str]:
-    import json
-
     export_dir = Path(export_dir)
     manifest = json.loads((export_dir / "export.json").read_text())
     if manifest.get("format") != "c":
@@ -159,9 +51,10 @@ def _run(command: list, what: str, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-def _with_prefix(code: str, prefix: str, header: Path, source: Path | None = None) -> str:
-    code = code.replace("HEADER", header.name).replace("MODEL_SOURCE", source.name if source else "")
-    return code.replace("fw_", f"{prefix}_").replace("FW_", f"{prefix.upper()}_")
+def _with_prefix(name: str, prefix: str) -> str:
+    """The C file `name` of c/ renamed to the export's prefix, as c_export renames the export (its
+    `#include "fw_model.c"` / `"fw_model.h"` included)."""
+    return c_runtime.read(name).replace("fw_", f"{prefix}_").replace("FW_", f"{prefix.upper()}_")
 
 
 def host_compiler() -> str:
@@ -206,7 +99,7 @@ def build_host(export_dir, work_dir=None, flags=None) -> tuple[Path, str]:
     work = Path(work_dir or tempfile.mkdtemp(prefix="fw-host-"))
     work.mkdir(parents=True, exist_ok=True)
     harness = work / "harness.c"
-    harness.write_text(_with_prefix(HARNESS, prefix, header, source))
+    harness.write_text(_with_prefix(c_runtime.HARNESS, prefix))
     exe = work / "fw_host"
     built = _run([host_compiler(), *flags, "-I", source.parent, harness, "-lm", "-o", exe],
                  "Compiling the model with its host harness")
@@ -251,6 +144,20 @@ def run_logits(exe, texts: list, texts_b: list | None = None) -> tuple[np.ndarra
     return logits, nanoseconds
 
 
+def check_logits(exe, texts: list, expected, atol: float, texts_b: list | None = None) -> None:
+    """Let the harness compare the C logits of `texts` (str or bytes; pairs with `texts_b`) with `expected` (N, L),
+    inside C; BuildError with its report when a logit is off by more than `atol` (or NaN), or the run fails."""
+    exe = Path(exe)
+    expected = np.asarray(expected, dtype=np.float64)
+    records = list(texts) if texts_b is None else [t for pair in zip(texts, texts_b) for t in pair]
+    if expected.ndim != 2 or len(expected) != len(texts):
+        raise ValueError(f"Expected logits of shape ({len(texts)}, labels), one row per text; got {expected.shape}.")
+    expected_file = exe.parent / "expected.txt"
+    expected_file.write_text("".join(" ".join(repr(float(v)) for v in row) + "\n" for row in expected))
+    _run([exe, "check", _records_file(records, exe.parent), expected_file, repr(float(atol))],
+         f"The C logits check (tolerance {atol})")
+
+
 def have_arm_toolchain() -> bool:
     return shutil.which(ARM_GCC) is not None and shutil.which(ARM_SIZE) is not None
 
@@ -276,7 +183,7 @@ def cortex_m4_size(export_dir, work_dir=None) -> dict:
     model_o = work / "model.o"
     compiled = _run([ARM_GCC, *CORTEX_M4_FLAGS, "-c", source, "-o", model_o], "Cross-compiling the model")
     firmware = work / "firmware.c"
-    firmware.write_text(_with_prefix(FIRMWARE, prefix, header))
+    firmware.write_text(_with_prefix(c_runtime.FIRMWARE, prefix))
     elf = work / "firmware.elf"
     _run([ARM_GCC, *CORTEX_M4_FLAGS, "-I", header.parent, "--specs=nano.specs", "--specs=nosys.specs",
           "-Wl,--gc-sections", firmware, source, "-lm", "-o", elf], "Linking the Cortex-M4 firmware", cwd=work)

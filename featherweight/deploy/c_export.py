@@ -1,9 +1,11 @@
-"""Generate one C99 source and one header for a student: tokenizer tables, quantized weights and the runtime.
+"""Generate one C99 source and one header for a student: its switches, tokenizer tables and quantized weights,
+around the C runtime (the files under c/, copied verbatim).
 
 The weights come from `int8_weights` (int8 rows + float scales, hash importance float16; from a
 sub-8-bit artifact b-bit rows packed with float16 scales, product-quantized tables, b-bit importance), the
-tokenizer from the portable tables (port.json); the code from c_runtime.py. Identifiers start with
-the export's prefix ("fw" by default) so several models can live in one firmware.
+tokenizer from the portable tables (port.json). Python writes data and #defines only: the switches (FW_TOKENIZER,
+FW_TABLE_STORAGE, FW_ENCODER, ... see c/fw_runtime.h) pick the runtime's code for the model. Identifiers start
+with the export's prefix ("fw" by default) so several models can live in one firmware.
 """
 from __future__ import annotations
 
@@ -13,10 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from featherweight.deploy import c_runtime as rt
+from featherweight.deploy import c_runtime
 from featherweight.deploy.weights import QuantizedTensor
 
 POOLINGS = {"last": "FW_POOL_LAST", "max": "FW_POOL_MAX", "mean": "FW_POOL_MEAN"}
+TOKENIZERS = {"hash": "FW_TOKENIZER_HASH", "char": "FW_TOKENIZER_CHAR", "bpe": "FW_TOKENIZER_BPE"}
+HASH_FUNCTIONS = {"murmur3_32": "FW_HASH_MURMUR3_32", "fnv1a_32": "FW_HASH_FNV1A_32"}
+ENCODERS = {"ffn": "FW_ENCODER_BAG", "rnn": "FW_ENCODER_RNN", "bilstm": "FW_ENCODER_LSTM"}
+PANEL, PANEL_SMALL = 32, 8  # rows per weight panel: the layout `panels` writes and fw_matvec_add reads
 BPE_MAX_SYMBOLS = 128  # longest word the C BPE merges in one piece (codepoints); longer words are cut
 BPE_MAX_WORD_BYTES = 512
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
@@ -150,32 +156,30 @@ def _utf16(codepoints) -> list:
     return units
 
 
-def _tokenizer_tables(port: dict) -> tuple[str, str, list[str]]:
-    """(macros, tables, runtime sections) of the tokenizer."""
+def _tokenizer_tables(port: dict) -> tuple[str, str]:
+    """(macros, tables) of the tokenizer."""
     kind = port["type"]
+    tokenizer = f"#define FW_TOKENIZER {TOKENIZERS[kind]}\n"
     if kind == "hash":
         h = port["hash"]
         seeds = [(h["seed"] + i) & 0xFFFFFFFF for i in range(h["num_hashes"] + 1)]
-        macros = (f"#define FW_NUM_HASHES {h['num_hashes']}\n#define FW_NUM_COMPONENTS {h['num_components']}u\n"
+        macros = (f"{tokenizer}#define FW_HASH_FUNCTION {HASH_FUNCTIONS[h['function']]}\n"
+                  f"#define FW_NUM_HASHES {h['num_hashes']}\n#define FW_NUM_COMPONENTS {h['num_components']}u\n"
                   f"#define FW_NUM_BUCKETS {h['num_buckets']}u\n"
                   f"#define FW_SPLIT_PUNCTUATION {int(h['split_punctuation'])}\n"
                   f"#define FW_WORD_NGRAMS {h.get('word_ngrams', 1)}\n")
-        tables = _array("uint32_t", "fw_hash_seeds", seeds, lambda v: f"{v}u")
-        hash_code = rt.HASH_MURMUR if h["function"] == "murmur3_32" else rt.HASH_FNV
-        sections = [rt.IS_SPACE, rt.UTF8_PUT, hash_code, rt.HASH_TOKENIZE]
-        return macros, tables, sections
+        return macros, _array("uint32_t", "fw_hash_seeds", seeds, lambda v: f"{v}u")
     if kind == "char":
         alphabet = port["char"]["alphabet"]
-        macros = f"#define FW_ALPHABET_SIZE {len(alphabet)}\n"
-        tables = _array("fw_cp_t", "fw_alphabet", alphabet, hex)
-        return macros, tables, [rt.IS_SPACE, rt.CHAR_TOKENIZE]
+        return (f"{tokenizer}#define FW_ALPHABET_SIZE {len(alphabet)}\n",
+                _array("fw_cp_t", "fw_alphabet", alphabet, hex))
     b = port["bpe"]
     pieces = sorted(b["pieces"], key=lambda p: p[0].encode("utf-8"))
     blob, starts = bytearray(), [0]
     for piece, _, _ in pieces:
         blob += piece.encode("utf-8")
         starts.append(len(blob))
-    macros = (f"#define FW_NUM_PIECES {len(pieces)}\n#define FW_BPE_UNKNOWN_ID {b['unknown_id']}\n"
+    macros = (f"{tokenizer}#define FW_NUM_PIECES {len(pieces)}\n#define FW_BPE_UNKNOWN_ID {b['unknown_id']}\n"
               f"#define FW_BPE_ADD_DUMMY_PREFIX {int(b['add_dummy_prefix'])}\n"
               f"#define FW_BPE_REMOVE_EXTRA_WHITESPACES {int(b['remove_extra_whitespaces'])}\n"
               f"#ifndef FW_BPE_MAX_SYMBOLS\n#define FW_BPE_MAX_SYMBOLS {BPE_MAX_SYMBOLS}\n#endif\n"
@@ -186,7 +190,7 @@ def _tokenizer_tables(port: dict) -> tuple[str, str, list[str]]:
               + _array(_uint_type(len(blob)), "fw_piece_start", starts)
               + _array(_uint_type(max(p[1] for p in pieces)), "fw_piece_rank", [p[1] for p in pieces])
               + _array("fw_id_t", "fw_piece_id", [p[2] for p in pieces]))
-    return macros, tables, [rt.UTF8_PUT, rt.BPE_TOKENIZE]
+    return macros, tables
 
 
 def _packed(codes: np.ndarray, bits: int) -> np.ndarray:
@@ -205,8 +209,8 @@ def _half_bits(name: str, scales: np.ndarray) -> np.ndarray:
     return half.view(np.uint16)
 
 
-def _table(name: str, weight) -> tuple[str, str, list[str]]:
-    """An embedding table: (its arrays, the C call that reads row `id` into `out`, the runtime sections it needs).
+def _table(name: str, weight) -> tuple[str, str]:
+    """An embedding table: (its arrays, the macros of its storage: FW_TABLE_STORAGE and what it needs).
 
     int8 rows with float scales (and zero points, affine tables only); b-bit rows packed flat with float16
     scales; or a product-quantized table: packed codes, int8 codebooks and one float scale.
@@ -219,45 +223,42 @@ def _table(name: str, weight) -> tuple[str, str, list[str]]:
         arrays = (_array("uint8_t", f"{name}_codes", _packed(codes, bits), hex)
                   + _array("int8_t", f"{name}_codebooks", codebooks.ravel())
                   + f"static const float {name}_scale = {_float(weight.scales[0])};\n")
-        read = f"fw_row_pq({name}_codes, {bits}, {name}_codebooks, {name}_scale, {subspaces}, {dim}, (id), (out))"
-        return arrays, read, [rt.CODES, rt.ROW_PQ]
+        return arrays, (f"#define FW_TABLE_STORAGE FW_STORAGE_PQ\n#define FW_TABLE_BITS {bits}\n"
+                        f"#define FW_PQ_SUBSPACES {subspaces}\n#define FW_PQ_DIM {dim}\n")
     if weight.bits < 8:
         arrays = (_array("uint8_t", f"{name}_codes", _packed(weight.values, weight.bits), hex)
                   + _array("uint16_t", f"{name}_scale_f16", _half_bits(name, weight.scales), hex))
-        read = f"fw_row_lowbit({name}_codes, {weight.bits}, {name}_scale_f16, (id), (out))"
-        return arrays, read, [rt.HALF, rt.CODES, rt.SIGNED_CODES, rt.ROW_LOWBIT]
+        return arrays, f"#define FW_TABLE_STORAGE FW_STORAGE_LOWBIT\n#define FW_TABLE_BITS {weight.bits}\n"
     arrays = (_array("int8_t", f"{name}_q", weight.values.ravel())
               + _array("float", f"{name}_scale", weight.scales, _float))
-    zero = "0"
     if weight.zero_points is not None:
         arrays += _array("float", f"{name}_zero", weight.zero_points, _float)
-        zero = f"{name}_zero"
-    return arrays, f"fw_row_int8({name}_q, {name}_scale, {zero}, (id), (out))", [rt.ROW_INT8]
+    zero_points = int(weight.zero_points is not None)
+    return arrays, f"#define FW_TABLE_STORAGE FW_STORAGE_INT8\n#define FW_TABLE_ZERO_POINTS {zero_points}\n"
 
 
-def _importance(weight) -> tuple[str, str, list[str]]:
-    """Hash importance weights: (arrays, the C expression of weight `i`, runtime sections). float16 bits, or
-    b-bit codes (8 included) packed flat with the table's one scale."""
+def _importance(weight) -> tuple[str, str]:
+    """Hash importance weights: (arrays, the macros of their storage). float16 bits, or b-bit codes (8 included)
+    packed flat with the table's one scale."""
     if not isinstance(weight, QuantizedTensor):
         half = np.asarray(weight, dtype=np.float16)
         return ("/* hash importance weights, IEEE float16 bits */\n"
                 + _array("uint16_t", "fw_importance_f16", half.view(np.uint16).ravel(), hex),
-                "fw_half(fw_importance_f16[(i)])", [rt.HALF])
+                "#define FW_IMPORTANCE_STORAGE FW_STORAGE_HALF\n")
     if not weight.per_tensor or weight.zero_points is not None or weight.pq is not None:
         raise NotImplementedError("The C export stores quantized hash importance weights as b-bit codes with one "
                                   "scale for the table.")
     arrays = (f"/* hash importance weights, {weight.bits}-bit codes times one scale */\n"
               + _array("uint8_t", "fw_importance_codes", _packed(weight.values, weight.bits), hex)
               + f"static const float fw_importance_scale = {_float(weight.scales[0])};\n")
-    weight_of = f"((float)fw_scode(fw_importance_codes, (i), {weight.bits}) * fw_importance_scale)"
-    return arrays, weight_of, [rt.CODES, rt.SIGNED_CODES]
+    return arrays, f"#define FW_IMPORTANCE_STORAGE FW_STORAGE_CODES\n#define FW_IMPORTANCE_BITS {weight.bits}\n"
 
 
 def panel_widths(rows: int) -> list[int]:
     """Rows per panel of a matrix (see fw_matvec_add): PANEL while that many are left, then PANEL_SMALL, then the
     rest."""
-    widths = [rt.PANEL] * (rows // rt.PANEL) + [rt.PANEL_SMALL] * (rows % rt.PANEL // rt.PANEL_SMALL)
-    return widths + ([rows % rt.PANEL_SMALL] if rows % rt.PANEL_SMALL else [])
+    widths = [PANEL] * (rows // PANEL) + [PANEL_SMALL] * (rows % PANEL // PANEL_SMALL)
+    return widths + ([rows % PANEL_SMALL] if rows % PANEL_SMALL else [])
 
 
 def panels(values: np.ndarray) -> np.ndarray:
@@ -293,53 +294,30 @@ def _lowbit_matrices(weights: dict) -> bool:
                if name.startswith(("encoder.", "classifier.")))
 
 
-def _ordered_sections(sections: list[str]) -> list[str]:
-    """`sections` without repeats, the helpers (float16, packed codes) first: the kernels and readers call them."""
-    helpers = [rt.HALF, rt.CODES, rt.SIGNED_CODES]
-    unique = list(dict.fromkeys(sections))
-    return [h for h in helpers if h in unique] + [section for section in unique if section not in helpers]
-
-
-def _model_parts(meta: dict, weights: dict) -> tuple[str, str, list[str]]:
-    """(macros, weight tables, runtime sections) of embedding, encoder and classifier."""
+def _model_parts(meta: dict, weights: dict) -> tuple[str, str]:
+    """(macros, weight tables) of embedding, encoder and classifier."""
     config = meta["student"]
     lowbit = _lowbit_matrices(weights)
-    macros = (f"#define FW_PANEL {rt.PANEL} /* rows per weight panel: the layout of the matrices below */\n"
-              f"#define FW_PANEL_SMALL {rt.PANEL_SMALL}\n#define FW_LOWBIT_MATRICES {int(lowbit)}\n")
+    macros = (f"#define FW_PANEL {PANEL} /* rows per weight panel: the layout of the matrices below */\n"
+              f"#define FW_PANEL_SMALL {PANEL_SMALL}\n#define FW_LOWBIT_MATRICES {int(lowbit)}\n")
     tables = "/* ---- weights: int8 or packed b-bit rows with scales (matrices in panels of rows) ---- */\n"
-    sections = ([rt.CODES, rt.SIGNED_CODES] if lowbit else []) + [rt.KERNELS]
-    if "embedding.table.weight" in weights:
-        table = weights["embedding.table.weight"]
-        arrays, read, needs = _table("fw_embedding", table)
-        sections += needs + [rt.EMBED_TOKEN]
-    else:
+    hashed = "embedding.table.weight" not in weights
+    if hashed:
         table = weights["embedding.components.weight"]
-        arrays, read, needs = _table("fw_components", table)
-        importance, weight_of, importance_needs = _importance(weights["embedding.importance.weight"])
+        arrays, storage = _table("fw_components", table)
+        importance, importance_storage = _importance(weights["embedding.importance.weight"])
         arrays += importance
-        macros += f"#define FW_IMPORTANCE(i) {weight_of}\n"
-        sections += needs + importance_needs + [rt.EMBED_HASH]
-    macros += f"#define FW_EMBEDDING_DIM {table.shape[1]}\n#define FW_TABLE_ROW(id, out) {read}\n"
+        storage += importance_storage
+    else:
+        table = weights["embedding.table.weight"]
+        arrays, storage = _table("fw_embedding", table)
+    macros += f"#define FW_EMBED_HASH {int(hashed)}\n{storage}#define FW_EMBEDDING_DIM {table.shape[1]}\n"
     tables += arrays
     arch = config["arch"]
-    macros += ("#define FW_POOL_LAST 0\n#define FW_POOL_MAX 1\n#define FW_POOL_MEAN 2\n"
-               f"#define FW_POOLING {POOLINGS[config['pooling']]}\n")
-    if arch == "ffn":
-        macros += "#define FW_SENTENCE_DIM FW_EMBEDDING_DIM\n"
-        sections.append(rt.ENCODE_BAG)
-    else:
-        lstm = arch == "bilstm"
-        hidden = config["hidden_dim"]
-        macros += (f"#define FW_HIDDEN {hidden}\n#define FW_LSTM {int(lstm)}\n#define FW_GATES {4 if lstm else 1}\n"
-                   "#define FW_SENTENCE_DIM (2 * FW_HIDDEN)\n")
-        for direction, suffix in (("forward", ""), ("backward", "_reverse")):
-            prefix = "encoder.rnn."
-            tables += _matrix(f"fw_{direction}_ih", weights[f"{prefix}weight_ih_l0{suffix}"], lowbit)
-            tables += _matrix(f"fw_{direction}_hh", weights[f"{prefix}weight_hh_l0{suffix}"], lowbit)
-            bias = (np.asarray(weights[f"{prefix}bias_ih_l0{suffix}"], np.float32)
-                    + np.asarray(weights[f"{prefix}bias_hh_l0{suffix}"], np.float32))
-            tables += _array("float", f"fw_{direction}_bias", bias, _float)
-        sections += ([rt.SIGMOID] if lstm else []) + [rt.TANH, rt.ENCODE_RECURRENT]
+    macros += f"#define FW_ENCODER {ENCODERS[arch]}\n#define FW_POOLING {POOLINGS[config['pooling']]}\n"
+    if arch != "ffn":
+        macros += f"#define FW_HIDDEN {config['hidden_dim']}\n"
+        tables += _recurrent_tables(weights, lowbit)
     linear = sorted({int(name.split(".")[1]) for name in weights if name.startswith("classifier.")})
     if len(linear) == 2:
         tables += _matrix("fw_hidden_layer", weights[f"classifier.{linear[0]}.weight"], lowbit)
@@ -349,8 +327,20 @@ def _model_parts(meta: dict, weights: dict) -> tuple[str, str, list[str]]:
         macros += "#define FW_CLASSIFIER_HIDDEN 0\n"
     tables += _matrix("fw_output_layer", weights[f"classifier.{linear[-1]}.weight"], lowbit)
     tables += _array("float", "fw_output_bias", weights[f"classifier.{linear[-1]}.bias"], _float)
-    sections += [rt.CLASSIFY, rt.API_PAIR_CODE if meta["pair"] else rt.API_SINGLE_CODE]
-    return macros, tables, _ordered_sections(sections)
+    return macros, tables
+
+
+def _recurrent_tables(weights: dict, lowbit: bool) -> str:
+    """The matrices and summed biases of both directions of the recurrent layer."""
+    tables = ""
+    for direction, suffix in (("forward", ""), ("backward", "_reverse")):
+        prefix = "encoder.rnn."
+        tables += _matrix(f"fw_{direction}_ih", weights[f"{prefix}weight_ih_l0{suffix}"], lowbit)
+        tables += _matrix(f"fw_{direction}_hh", weights[f"{prefix}weight_hh_l0{suffix}"], lowbit)
+        bias = (np.asarray(weights[f"{prefix}bias_ih_l0{suffix}"], np.float32)
+                + np.asarray(weights[f"{prefix}bias_hh_l0{suffix}"], np.float32))
+        tables += _array("float", f"fw_{direction}_bias", bias, _float)
+    return tables
 
 
 def storage_note(weights: dict) -> str:
@@ -377,37 +367,60 @@ def describe(meta: dict) -> str:
             f"{meta['num_labels']} labels.")
 
 
+def _header(meta: dict, port: dict, id_type: str) -> str:
+    """The header before renaming: what the model is, its sizes and id type, the label enum (placeholder), then the
+    runtime's declarations (c/fw_api.h)."""
+    ids_note = "one id"
+    if port["type"] == "hash":
+        n = port["hash"].get("word_ngrams", 1)
+        ids_note = "component ids, then the importance id" + (f", of the word, then of the m-grams ending at it, "
+                                                              f"m = 2..{n}" if n > 1 else "")
+    usage = ('int label = fw_predict_pair("A man plays.", "Someone plays.", logits);' if meta["pair"]
+             else 'int label = fw_predict("a charming, funny film", logits);')
+    return ("/* fw_model.h: generated by `featherweight export --format c`; do not edit.\n"
+            f" * {describe(meta)}\n *\n"
+            f" * Usage:  float logits[FW_NUM_LABELS];\n *         {usage}\n */\n"
+            "#ifndef FW_MODEL_H\n#define FW_MODEL_H\n\n#include <stddef.h>\n#include <stdint.h>\n\n"
+            '#ifdef __cplusplus\nextern "C" {\n#endif\n\n'
+            f"#define FW_NUM_LABELS {meta['num_labels']}\n"
+            f"#define FW_MAX_TOKENS {port['max_length']}    /* the tokenizer keeps at most this many tokens */\n"
+            f"#define FW_IDS_PER_TOKEN {port['ids_per_token']} /* ids per token: {ids_note} */\n"
+            f"#define FW_PAIR {int(meta['pair'])}            /* 1: the model reads a sentence pair */\n\n"
+            f"typedef {id_type} fw_id_t;\n\n{_LABELS}\n\n"
+            + c_runtime.read(c_runtime.API_HEADER)
+            + "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* FW_MODEL_H */\n")
+
+
+def _source(meta: dict, weights: dict, port: dict, source_name: str, header_name: str) -> str:
+    """The source before renaming: the model's switches and sizes, c/fw_runtime.h, the tables, the label names
+    (placeholder), then the runtime's code files."""
+    norm_macros, norm_tables = _normalisation_tables(port)
+    tok_macros, tok_tables = _tokenizer_tables(port)
+    model_macros, model_tables = _model_parts(meta, weights)
+    return (f"/* {source_name}: generated by `featherweight export --format c`; do not edit.\n"
+            f" * {describe(meta)}\n"
+            f" * C99, no dynamic allocation. Weights: {storage_note(weights)};\n"
+            " * activations and accumulation float. Tokenizer: the export's port.json tables.\n"
+            " * Generated: the model's switches, sizes and tables; the rest is the C runtime\n"
+            " * (featherweight/deploy/c), copied verbatim.\n */\n"
+            f'#include "{header_name}"\n\n'
+            "/* ---- this model: the runtime's switches and sizes (see fw_runtime.h) ---- */\n"
+            + norm_macros + tok_macros + model_macros + "\n"
+            + c_runtime.read(c_runtime.RUNTIME_HEADER) + "\n"
+            "/* ---- this model's tables ---- */\n"
+            + norm_tables + tok_tables + "\n" + model_tables
+            + f"\nconst char *const fw_label_names[FW_NUM_LABELS] = {{{_LABELS}}};\n\n"
+            + c_runtime.runtime_code())
+
+
 def write_c(meta: dict, weights: dict, port: dict, directory, prefix: str = "fw") -> tuple[Path, Path]:
     """Write <prefix>_model.c and <prefix>_model.h into `directory`; returns their paths."""
     check_prefix(prefix)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     source_name, header_name = source_names(prefix)
-    max_id = max(port["max_length"], _max_id(port, weights))
-    id_type = _uint_type(max_id)
-    ids_note = "one id"
-    if port["type"] == "hash":
-        n = port["hash"].get("word_ngrams", 1)
-        ids_note = "component ids, then the importance id" + (f", of the word, then of the m-grams ending at it, "
-                                                              f"m = 2..{n}" if n > 1 else "")
-    header = rt.HEADER.format(description=describe(meta), num_labels=meta["num_labels"], max_tokens=port["max_length"],
-                              ids_per_token=port["ids_per_token"], ids_note=ids_note, pair=int(meta["pair"]),
-                              id_type=id_type, api=rt.API_PAIR if meta["pair"] else rt.API_SINGLE,
-                              usage=('int label = fw_predict_pair("A man plays.", "Someone plays.", logits);'
-                                     if meta["pair"] else 'int label = fw_predict("a charming, funny film", logits);'),
-                              labels=_LABELS)
-    norm_macros, norm_tables = _normalisation_tables(port)
-    tok_macros, tok_tables, tok_sections = _tokenizer_tables(port)
-    model_macros, model_tables, model_sections = _model_parts(meta, weights)
-    source = (f"/* {source_name}: generated by `featherweight export --format c`; do not edit.\n"
-              f" * {describe(meta)}\n"
-              f" * C99, no dynamic allocation. Weights: {storage_note(weights)};\n"
-              " * activations and accumulation float. Tokenizer: the export's port.json tables.\n */\n"
-              f'#include "{header_name}"\n\n#include <math.h>\n#include <string.h>\n\n'
-              + norm_macros + tok_macros + model_macros + rt.MATRIX_TYPE + "\n" + norm_tables + tok_tables + "\n"
-              + model_tables
-              + f"\nconst char *const fw_label_names[FW_NUM_LABELS] = {{{_LABELS}}};\n"
-              + rt.COMMON + "".join(tok_sections) + "".join(model_sections))
+    header = _header(meta, port, _uint_type(max(port["max_length"], _max_id(port, weights))))
+    source = _source(meta, weights, port, source_name, header_name)
     upper = prefix.upper()
     rename = lambda text: text.replace("fw_", f"{prefix}_").replace("FW_", f"{upper}_")
     source_path, header_path = directory / source_name, directory / header_name

@@ -121,16 +121,21 @@ class Predictor:
     def predict(self, texts: list[str], texts_b: list[str] | None = None, batch_size: int = 64) -> list[Prediction]:
         """Label, probabilities (softmax of the logits) and logits of every text."""
         logits = self.logits(list(texts), None if texts_b is None else list(texts_b), batch_size)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-        predictions = []
-        for i, text in enumerate(texts):
-            best = int(logits[i].argmax())
-            named = {name: float(p) for name, p in zip(self.label_names, probabilities[i])}
-            predictions.append(Prediction(text=text, label=self.label_names[best], label_id=best, probabilities=named,
-                                          logits=[float(v) for v in logits[i]],
-                                          text_b=None if texts_b is None else texts_b[i]))
-        return predictions
+        return predictions_from_logits(logits, self.label_names, texts, texts_b)
+
+
+def predictions_from_logits(logits: np.ndarray, label_names, texts, texts_b=None) -> list[Prediction]:
+    """One Prediction per text: the arg-max label, the softmax of the logits by label name, and the logits."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    predictions = []
+    for i, text in enumerate(texts):
+        best = int(logits[i].argmax())
+        named = {name: float(p) for name, p in zip(label_names, probabilities[i])}
+        predictions.append(Prediction(text=text, label=label_names[best], label_id=best, probabilities=named,
+                                      logits=[float(v) for v in logits[i]],
+                                      text_b=None if texts_b is None else texts_b[i]))
+    return predictions
 
 
 def load(export_dir, threads: int = 1) -> Predictor:

@@ -133,7 +133,7 @@ def quantize_rows(weight: np.ndarray) -> QuantizedTensor:
 
 def is_quantized(student) -> bool:
     """True for an artifact saved by featherweight.compression.quantize (its model holds int8 modules)."""
-    return bool(student.meta.get("quantization"))
+    return student.meta.is_quantized
 
 
 def int8_weights(student) -> dict:

@@ -13,12 +13,12 @@ records `variant`, its pruning / quantization settings, its sizes and its held-o
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import featherweight
+from featherweight import workspace
 from featherweight.config_io import check_options, read_json
 from featherweight.devices import resolve_device
 from featherweight.compression.distill import DistillConfig, distill, saved_folder, staged_directory
@@ -27,14 +27,13 @@ from featherweight.teacher.soft_targets import find_soft_targets
 from featherweight.teacher.model import resolve_teacher
 from featherweight.teacher.fairseq import is_fairseq_teacher
 from featherweight.compression.quantize import QuantizeConfig
+from featherweight.student_meta import StudentMeta, write_student_meta
 from featherweight.measure.size import compression_ratios, recorded_teacher_sizes
 
 logger = logging.getLogger(__name__)
 
 ACTIONS = ("distill", "prune", "quantize")
 EXPORT_FORMATS = ("onnx", "onnx-int8", "c")
-VARIANT_SUFFIXES = {"distilled": "", "pruned": "-pruned", "quantized": "-quantized",
-                    "pruned-quantized": "-pruned-quantized"}
 # soft targets committed with the repository (absent in a pip install: the teacher is then fine-tuned)
 COMMITTED_SOFT_TARGETS = Path(featherweight.__file__).resolve().parents[1] / "bench" / "results" / "soft_targets"
 
@@ -73,7 +72,7 @@ def ensure_teacher(config: DistillConfig, epochs: int) -> str:
         return resolve_teacher(config.teacher)
     if Path(config.teacher).is_dir():
         return config.teacher
-    default = Path(config.work_dir) / f"teacher-{config.data.task}" / "best"
+    default = workspace.default_teacher(config.data.task, config.work_dir)
     if Path(config.teacher) != default:
         data = "--train-file ..." if config.data.is_custom else f"--task {config.data.task}"
         raise FileNotFoundError(f"Teacher {config.teacher} not found. Fine-tune one with `featherweight finetune "
@@ -97,7 +96,7 @@ def _teacher_source(config: CompressConfig) -> CompressConfig:
     needs_teacher = bool(config.augmented_file or config.composed_file) and not saved_folder(config)
     if config.alpha >= 1 or (config.soft_targets and not needs_teacher):
         return config
-    default = Path(config.work_dir) / f"teacher-{config.data.task}" / "best"
+    default = workspace.default_teacher(config.data.task, config.work_dir)
     no_teacher_chosen = Path(config.teacher) == default and not default.is_dir()  # nor --soft-targets (above)
     if no_teacher_chosen and not (needs_teacher or config.finetune_teacher or config.data.is_custom):
         from featherweight.data import train_path
@@ -138,7 +137,7 @@ def compress(config: CompressConfig) -> dict:
             config.output_dir, pruning=config.pruning if "prune" in actions else None,
             quantization=config.quantization if "quantize" in actions else None, data=config.data,
             retrain=config, progress=config.progress)
-        teacher = recorded_teacher_sizes(summary["output_dir"], Path(config.work_dir) / "cache" / "sizes")
+        teacher = recorded_teacher_sizes(summary["output_dir"], workspace.cache_dir("sizes", config.work_dir))
         if teacher is not None:
             summary["teacher"] = teacher
             for variant in summary["variants"].values():
@@ -152,7 +151,7 @@ def compress(config: CompressConfig) -> dict:
 def _final_variant(summary: dict) -> str:
     """The directory of the last variant made: pruned-quantized, quantized, pruned, else distilled."""
     variants = summary.get("variants", {})
-    for name in ("pruned-quantized", "quantized", "pruned"):
+    for name in reversed(workspace.VARIANTS[1:]):
         if name in variants:
             return variants[name]["output_dir"]
     return summary["output_dir"]
@@ -218,23 +217,21 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
     distilled_dir = Path(distilled_dir)
     student = load_student(distilled_dir)
     if data is None:
-        if "distill_config" not in student.meta:
+        if student.meta.data_settings is None:
             raise ValueError(f"{distilled_dir} records no distillation data settings; pass data=DataConfig(task=..., "
                              "glue_dir=..., heldout_fraction=...) matching its training split.")
-        data = recorded_data_config(student.meta["distill_config"]["data"])
+        data = recorded_data_config(student.meta.data_settings)
     splits = load_splits(data, show_progress=progress)
     encoded = {name: (split, encode_data(student.tokenizer, split))
                for name, split in {"heldout": splits["heldout"], **dev_splits(splits)}.items()}
-    embedding_type = student.meta["embedding"]["type"]
-    root = Path(output_dir) if output_dir is not None else distilled_dir.parent
-    target = lambda variant: root / (distilled_dir.name + VARIANT_SUFFIXES[variant])
+    target = lambda variant: workspace.variant_dir(distilled_dir, variant, root=output_dir)
     models, metas = {"distilled": student.model}, {"distilled": student.meta}
     if pruning is not None:
         from featherweight.compression.prune import sparsity_report
 
-        models["pruned"], base = _pruned(student, target("pruned"), pruning, embedding_type, retrain)
-        metas["pruned"] = {**base, "pruning": pruning.to_dict(),
-                           "sparsity": sparsity_report(models["pruned"], embedding_type)}
+        models["pruned"], base = _pruned(student, target("pruned"), pruning, retrain)
+        metas["pruned"] = dataclasses.replace(base, pruning=pruning.to_dict(),
+                                              sparsity=sparsity_report(models["pruned"]))
     if quantization is not None:
         from featherweight.compression.quantize import calibration_batches, quantize
 
@@ -251,53 +248,50 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
                     model, student.tokenizer, distilled_dir / "tokenizer", quantization,
                     retrain or _recorded_distill_config(student, distilled_dir))
             models[variant] = quantize(model, quantization, calibration)
-            metas[variant] = {**metas[source], "quantization": quantization.to_dict(), **extra}
+            metas[variant] = dataclasses.replace(metas[source], quantization=quantization.to_dict(), **extra)
     summaries = {}
     for variant, model in models.items():
         scores = score_encoded(student.task, model, encoded)
         out = distilled_dir if variant == "distilled" else target(variant)
         if variant != "distilled":
-            _save_variant(out, model, student.tokenizer,
-                          {**metas[variant], "variant": variant, "source": str(distilled_dir), "scores": scores})
+            _save_variant(out, model, student.tokenizer, dataclasses.replace(
+                metas[variant], variant=variant, source=str(distilled_dir), scores=scores))
         summaries[variant] = {"variant": variant, "output_dir": str(out), **scores, **artifact_sizes(out)}
     return summaries
 
 
 def _recorded_distill_config(student, directory: Path) -> DistillConfig:
     """The DistillConfig a student was trained with (its rows and soft targets), for retraining it."""
-    if "distill_config" not in student.meta:
+    recorded = student.meta.distill_config  # a CompressConfig's fields when made by compress
+    if recorded is None:
         raise ValueError(f"{directory} records no distillation settings, so it cannot be fine-tuned (qat_epochs); "
                          "use qat_epochs=0.")
-    recorded = student.meta["distill_config"]  # a CompressConfig's fields when made by compress
     return DistillConfig(**{field.name: recorded[field.name] for field in dataclasses.fields(DistillConfig)
                             if field.name in recorded})
 
 
-def _pruned(student, out: Path, pruning: PruneConfig, embedding_type: str, retrain: DistillConfig | None):
+def _pruned(student, out: Path, pruning: PruneConfig, retrain: DistillConfig | None):
     """The pruned model and the metadata to build on: one-shot from the student, or gradual by retraining."""
     from featherweight.artifact import load_student
     from featherweight.compression.prune import GradualPruner, prune
 
     if pruning.pruning_schedule == "one-shot":
-        return prune(student.model, pruning, embedding_type), student.meta
+        return prune(student.model, pruning), student.meta
     if retrain is None:
         raise ValueError("Gradual pruning retrains the student, so it needs the distillation config (retrain=...); "
                          "for an existing artifact use pruning_schedule='one-shot'.")
     distill(dataclasses.replace(retrain, output_dir=str(out)),
-            pruner_factory=lambda model, steps: GradualPruner(model, pruning, steps, embedding_type))
+            pruner_factory=lambda model, steps: GradualPruner(model, pruning, steps))
     pruned = load_student(out)
     return pruned.model, pruned.meta
 
 
-def _save_variant(out: Path, model, tokenizer, meta: dict) -> None:
+def _save_variant(out: Path, model, tokenizer, meta: StudentMeta) -> None:
     """Save a variant (staged, then moved into place); its student.json gets the weights' sizes, measured after
     they are written."""
-    from featherweight.artifact import STUDENT_FILE, save_student
+    from featherweight.artifact import save_student
     from featherweight.measure.size import weights_sizes
 
     with staged_directory(out) as staged:
-        save_student(staged, model, tokenizer, {key: value for key, value in meta.items() if key != "format"})
-        path = staged / STUDENT_FILE
-        written = json.loads(path.read_text())
-        written["sizes"] = weights_sizes(staged)
-        path.write_text(json.dumps(written, indent=2, default=str))
+        save_student(staged, model, tokenizer, meta)
+        write_student_meta(staged, dataclasses.replace(meta, sizes=weights_sizes(staged)))

@@ -1,17 +1,27 @@
-"""Experiment records: every command run is stored with sacred (config, seed, versions, metrics, artifacts)."""
+"""Experiment records: every command run is stored with sacred (config, seed, versions, metrics, artifacts, the
+command line that runs it again and the git commit of the code)."""
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
 import os
+import shlex
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Callable
 
+from featherweight.cli_args import dataclass_to_args
+
 logger = logging.getLogger(__name__)
 
 RUNS_DIR_ENV = "FEATHERWEIGHT_RUNS_DIR"
+CLI_WORDS = {"analyze": "analyze sizes"}  # a recorded command's words on the command line, where they differ
+# what the benchmarks write (their results and docs): changes there do not make the code dirty
+GENERATED = (":(top,exclude,glob)bench/results/**/*.json", ":(top,exclude,glob)bench/results/**/*.jsonl",
+             ":(top,exclude,glob)docs/**")
+SOURCE_DIR = Path(__file__).resolve().parents[2]  # the source tree featherweight runs from (a checkout, or not)
 
 
 def default_runs_dir() -> Path:
@@ -51,6 +61,7 @@ def record_run(command: str, config, function: Callable[[], dict], *, runs_dir=N
     if seed is not None:
         config_dict["seed"] = seed
     experiment.add_config(config_dict)
+    provenance = {"cli_command": cli_command(command, config), **git_state(SOURCE_DIR)}
     experiment.logger = logging.getLogger(f"featherweight.run.{command}")
     experiment.logger.getChild(experiment.path).addFilter(_drop_end_notices)  # sacred's run logger
 
@@ -64,10 +75,41 @@ def record_run(command: str, config, function: Callable[[], dict], *, runs_dir=N
             if Path(path).is_file():
                 _run.add_artifact(str(path))
         _run.info["versions"] = library_versions()
+        _run.info.update(provenance)
         return json.loads(json.dumps(result, default=str))
 
     run = experiment.run()
     return run.result
+
+
+def cli_command(command: str, config) -> str | None:
+    """The `featherweight COMMAND --option ...` line that runs `config` again (options that differ from their
+    defaults, in the order of --help), or None for a config the command line cannot express."""
+    if not dataclasses.is_dataclass(config):
+        return None
+    try:
+        return shlex.join(["featherweight", *CLI_WORDS.get(command, command).split(), *dataclass_to_args(config)])
+    except ValueError as error:  # e.g. None for an option whose default is not None (set through the API)
+        logger.debug("No command line for this %s run: %s", command, error)
+        return None
+
+
+def git_state(directory) -> dict:
+    """{"git_commit": HEAD, "git_dirty": whether tracked files have uncommitted changes (the results and docs that
+    benchmarks write aside)} of the git checkout whose root is `directory`; {} when it is none (an installed package
+    inside another project's checkout included) or git is missing."""
+    def git(*arguments: str) -> str:
+        return subprocess.run(["git", *arguments], cwd=directory, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != Path(directory).resolve():
+            return {}
+        commit = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", *GENERATED)
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"git_commit": commit, "git_dirty": bool(changed)}
 
 
 def library_versions() -> dict[str, str]:

@@ -4,13 +4,14 @@
 (runs/<id>/run.json, config.json, info.json) and returns one record per completed `compress` or
 `evaluate` run; a compress run with prune/quantize actions gives one record per variant (distilled,
 pruned, quantized, pruned-quantized). A record is flat: identity columns (task, arch, embedding, dim,
-hash_buckets, alpha, augmented, variant, seed, name), the run's scalar metrics and sizes (dev_accuracy,
-dev_macro_f1, gzip_bytes, ...; scores are fractions as the pipeline reports them), per-class tables whole
-(dev_per_class), the artifact path, versions as "versions.<library>" and the whole config as
-"config.<dotted.key>". `config_id` hashes the config that
-decides the result (progress, output_dir and num_threads left out), `setting_id` the same without the seed,
-so the seeds of one setting share a setting_id. A compress run without prune/quantize actions reports no
-gzip size; its record gets the sizes of its artifact's weights when the artifact is still on disk.
+hash_buckets, alpha, augmented, variant, seed, name), where the run recorded them the `featherweight ...` command
+line that runs it again (cli_command) and the git commit of the code (git_commit, git_dirty), the run's scalar
+metrics and sizes (dev_accuracy, dev_macro_f1, gzip_bytes, ...; scores are fractions as the pipeline reports
+them), per-class tables whole (dev_per_class), the artifact path, versions as "versions.<library>" and the whole
+config as "config.<dotted.key>". `config_id` hashes the config that decides the result (progress, output_dir and
+num_threads left out), `setting_id` the same without the seed, so the seeds of one setting share a setting_id. A
+compress run without prune/quantize actions reports no gzip size; its record gets the sizes of its artifact's
+weights when the artifact is still on disk.
 
 `write_table` / `read_table` store records as JSON Lines (.jsonl) or CSV (.csv); `append_records` adds
 records to a table without duplicating any; `aggregate` reduces the seeds of each setting to mean, sd and n.
@@ -27,16 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from featherweight.measure.metrics import PER_CLASS
+from featherweight.student_meta import STUDENT_FILE, StudentMeta, read_student_meta
 
 logger = logging.getLogger(__name__)
 
 RESULT_COMMANDS = ("compress", "evaluate")
 NOT_IN_CONFIG_ID = ("progress", "output_dir", "num_threads", "export", "finetune_teacher", "device")  # how a run runs, not what it finds
 IDENTITY = ("command", "task", "name", "arch", "embedding", "dim", "hash_buckets", "alpha", "augmented", "variant")
-LEADING = ("run_id", "command", "task", "name", "arch", "embedding", "dim", "hash_buckets", "alpha", "augmented",
-           "variant", "seed", "config_id", "setting_id", "artifact", "started", "stopped", "host", "runs_dir")
+PROVENANCE = ("cli_command", "git_commit", "git_dirty")  # what records.record_run stores to run it again
+LEADING = ("run_id", "command", "cli_command", "git_commit", "git_dirty", "task", "name", "arch", "embedding", "dim",
+           "hash_buckets", "alpha", "augmented", "variant", "seed", "config_id", "setting_id", "artifact", "started",
+           "stopped", "host", "runs_dir")
 TEXT_COLUMNS = ("run_id", "config_id", "setting_id", "host", "started", "stopped", "name", "artifact",
-                "runs_dir", "command", "task", "arch", "embedding", "variant")
+                "runs_dir", "command", "cli_command", "git_commit", "task", "arch", "embedding", "variant")
 NOT_METRICS = ("seed", "run_id", "dim", "hash_buckets", "alpha")  # numeric, but settings rather than outcomes
 TRAINING_KEYS = ("epoch_seconds", "epochs_run")  # training cost: shared by every variant of a compress run
 DEFAULT_GROUP = ("setting_id", "variant")
@@ -138,8 +142,10 @@ def run_records(run_dir) -> list[dict]:
         logger.warning("%s: completed %s run without config.json; skipping it.", run_dir, command)
         return []
     result = run.get("result") or {}
-    versions = (_read_json(run_dir / "info.json") or {}).get("versions", {})
+    info = _read_json(run_dir / "info.json") or {}
+    versions = info.get("versions", {})
     base = {"run_id": run_dir.name, "runs_dir": str(run_dir.parent), "command": command,
+            **{key: info[key] for key in PROVENANCE if key in info},
             "started": run.get("start_time"), "stopped": run.get("stop_time"),
             "host": run.get("host", {}).get("hostname"), "config_id": config_id(config),
             "setting_id": setting_id(config)}
@@ -181,12 +187,24 @@ def _evaluated_identity(config: dict) -> dict:
     """Identity of an evaluated model: from its student.json when it is a student artifact that still exists."""
     identity = {"task": config.get("data", {}).get("task"), "name": Path(str(config.get("model"))).name,
                 "variant": None, "seed": None}
-    meta = _read_json(Path(str(config.get("model"))) / "student.json")
-    if meta and "distill_config" in meta:
-        identity.update({key: value for key, value in _student_identity(meta["distill_config"]).items()
+    meta = _recorded_student(Path(str(config.get("model"))))
+    if meta is not None and meta.distill_config is not None:
+        identity.update({key: value for key, value in _student_identity(meta.distill_config).items()
                          if key != "task"})
-        identity["variant"] = meta.get("variant", "distilled")
+        identity["variant"] = meta.variant
     return identity
+
+
+def _recorded_student(directory: Path) -> StudentMeta | None:
+    """The StudentMeta of a student artifact that still exists; None otherwise, or (with a warning) when its
+    student.json cannot be read."""
+    if not (directory / STUDENT_FILE).is_file():
+        return None
+    try:
+        return read_student_meta(directory)
+    except ValueError as error:
+        logger.warning("%s; its runs get no student identity.", error)
+        return None
 
 
 def _run_dirs(runs_dir: Path) -> list[Path]:

@@ -33,6 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from featherweight import workspace
+from featherweight.student_meta import read_student_meta
+from featherweight.workspace import VARIANT_ACTIONS
+
 logger = logging.getLogger(__name__)
 
 AXES = {"tasks": "task", "archs": "student_arch", "embeddings": "embedding_type", "dims": "embedding_dim",
@@ -41,8 +45,6 @@ AXIS_ORDER = ("tasks", "students", "archs", "embeddings", "dims", "alphas", "aug
 ALIASES = {"arch": "student_arch", "embedding": "embedding_type", "dim": "embedding_dim"}
 SPECIAL = ("students", "variants", "output_root")
 NOT_SETTABLE = ("data", "output_dir", "progress")  # data: use its fields; output_dir: per run; progress: sweep's
-VARIANT_ACTIONS = {"distilled": (), "pruned": ("prune",), "quantized": ("quantize",),
-                   "pruned-quantized": ("prune", "quantize")}
 NO_AUGMENTATION = (None, False, "none", "None", "")
 
 
@@ -186,7 +188,7 @@ def expand(grid: dict, *, source: str = "grid") -> list:
             raise ValueError(f"{source}: runs {seen[identity]} and {len(configs) + 1} have the same settings "
                              f"({describe}); remove the duplicate from the grid.")
         seen[identity] = len(configs) + 1
-        root = Path(grid["output_root"]) if grid.get("output_root") else Path(config.work_dir) / "students"
+        root = Path(grid["output_root"]) if grid.get("output_root") else workspace.students_dir(config.work_dir)
         config.output_dir = str(root / f"{config.name}-{identity[:8]}")
         configs.append(config)
     return configs
@@ -227,10 +229,7 @@ def expected_variants(config) -> list[str]:
 
 def variant_dir(config, variant: str) -> Path:
     """Where compress saves `variant` of the student (beside the distilled one)."""
-    from featherweight.experiments.pipeline import VARIANT_SUFFIXES
-
-    out = Path(config.output_dir)
-    return out.parent / (out.name + VARIANT_SUFFIXES[variant])
+    return workspace.variant_dir(config.output_dir, variant)
 
 
 def artifacts_complete(config) -> bool:
@@ -250,11 +249,11 @@ def artifact_records(config) -> list[dict]:
     records = []
     for variant in expected_variants(config):
         directory = variant_dir(config, variant)
-        meta = json.loads((directory / "student.json").read_text())
+        scores = read_student_meta(directory).scores
         sizes = {key: value for key, value in artifact_sizes(directory).items() if key != "measure"}
         records.append({"run_id": None, "command": "compress", **identity, "variant": variant,
                         "config_id": config_id(config), "setting_id": setting_id(config), "artifact": str(directory),
-                        "source": "artifact", **meta.get("scores", {}),
+                        "source": "artifact", **scores,
                         **{f"bytes_by_dtype.{k}": v for k, v in sizes.pop("bytes_by_dtype", {}).items()}, **sizes,
                         **{f"config.{key}": value for key, value in _flat(config_dict).items()}})
     return records

@@ -15,7 +15,8 @@ from featherweight.data import DataConfig, TaskSpec, dev_splits, load_splits, re
 from featherweight.data.splits import GLUE_DIR_ENV, recorded_data_config
 from featherweight.devices import CPU, DEVICE_OPTION_RULES, resolve_device
 from featherweight.measure.metrics import format_per_class, per_class, split_metrics, summarize
-from featherweight.teacher.model import load_teacher, predict_logits, teacher_info, unreachable_model
+from featherweight.teacher.model import (load_teacher, predict_logits, teacher_info, teacher_max_length,
+                                         unreachable_model)
 from featherweight.teacher.fairseq import is_fairseq_teacher
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def evaluate(config: EvaluateConfig) -> dict:
     """
     device = resolve_device(config.device)  # a missing GPU is refused before anything is read
     student = _is_student(config.model)
-    record = student_meta(config.model) if student else teacher_info(config.model)
-    task, data_config = _task_and_data(config, record, "student" if student else "teacher")
+    task, data_config = _task_and_data(config, *_recorded(config.model, student), "student" if student else "teacher")
     splits = _given_splits(config, task)
     if splits is None and data_config is None:
         raise ValueError(f"{config.model} records no data set to score it on; pass --dev-file FILE (labelled rows "
@@ -67,9 +67,18 @@ def evaluate(config: EvaluateConfig) -> dict:
     return {"model": config.model, "task": task.name, **summarize(per_split, tables)}
 
 
-def _task_and_data(config: EvaluateConfig, record: dict, kind: str) -> tuple[TaskSpec, DataConfig | None]:
+def _recorded(model: str, student: bool) -> tuple[TaskSpec | None, dict | None]:
+    """The task a model records (None: a teacher that records none) and the DataConfig fields it was trained on."""
+    if student:
+        meta = student_meta(model)
+        return meta.resolved_task, meta.data_settings
+    record = teacher_info(model)
+    return (task_from_record(record) if record.get("task") else None), record.get("data")
+
+
+def _task_and_data(config: EvaluateConfig, recorded: TaskSpec | None, saved: dict | None,
+                   kind: str) -> tuple[TaskSpec, DataConfig | None]:
     """The model's task, checked against the data options given, and the data config to score it on."""
-    recorded = task_from_record(record) if record.get("task") else None
     if config.data.is_custom:
         given = config.data.spec
         if recorded is not None and list(recorded.label_names) != list(given.label_names):
@@ -83,8 +92,7 @@ def _task_and_data(config: EvaluateConfig, record: dict, kind: str) -> tuple[Tas
         if config.data.task != recorded.name or list(config.data.spec.label_names) != list(recorded.label_names):
             raise ValueError(f"{config.model} is a {recorded.name} student with labels {list(recorded.label_names)}; "
                              f"pass --task {recorded.name}.")
-        return recorded, _student_data(config, record)
-    saved = record.get("data") or (record.get("distill_config") or {}).get("data")
+        return recorded, _student_data(config, saved)
     return recorded, recorded_data_config(saved) if saved else None
 
 
@@ -115,11 +123,12 @@ def _is_student(path: str) -> bool:
                             "or a fine-tuned teacher (`featherweight finetune` writes it to its best/ directory).")
 
 
-def _student_data(config: EvaluateConfig, meta: dict) -> DataConfig:
-    """config.data, pointed at the GLUE directory recorded in a GLUE student when none was given."""
+def _student_data(config: EvaluateConfig, saved: dict | None) -> DataConfig:
+    """config.data, pointed at the GLUE directory a GLUE student was trained on (its `saved` data settings) when
+    none was given."""
     if config.data.glue_dir is not None or os.environ.get(GLUE_DIR_ENV) or config.data_file:
         return config.data
-    recorded = ((meta.get("distill_config") or {}).get("data") or {}).get("glue_dir")
+    recorded = (saved or {}).get("glue_dir")
     if not recorded:
         return config.data
     if not Path(recorded).is_dir():
@@ -132,7 +141,7 @@ def _student_data(config: EvaluateConfig, meta: dict) -> DataConfig:
 
 def _teacher_predictor(config: EvaluateConfig, task: TaskSpec, device: torch.device):
     model, tokenizer, order = load_teacher(config.model, task)
-    max_length = teacher_info(config.model).get("max_length", 128)
+    max_length = teacher_max_length(config.model)
     return lambda name, data: predict_logits(model, tokenizer, data.texts(), batch_size=config.batch_size,
                                              max_length=max_length, order=order, show_progress=config.progress,
                                              desc=name, device=device)
@@ -140,7 +149,7 @@ def _teacher_predictor(config: EvaluateConfig, task: TaskSpec, device: torch.dev
 
 def _student_predictor(config: EvaluateConfig, student, device: torch.device):
     """Scores with the student on `device`; a quantized one stays on the CPU, where its int8 kernels run."""
-    if student.meta.get("quantization") and device != CPU:
+    if student.meta.is_quantized and device != CPU:
         logger.info("%s is quantized: it runs on the CPU, not on %s.", config.model, device)
         device = CPU
     student.model.to(device)

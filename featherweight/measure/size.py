@@ -22,6 +22,9 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from featherweight import workspace
+from featherweight.student_meta import STUDENT_FILE, read_student_meta
+
 logger = logging.getLogger(__name__)
 
 GZIP_LEVEL = 9
@@ -76,13 +79,13 @@ def gzip_bytes_of(data: bytes) -> int:
 def deployable_files(directory) -> dict:
     """{name in the archive: bytes} of everything a student needs to classify raw text."""
     directory = Path(directory)
-    meta = json.loads((directory / "student.json").read_text())
+    label_names = read_student_meta(directory).label_names
     files = {path.name: path.read_bytes() for path in _weights_files(directory)}
     tokenizer = directory / "tokenizer"
     spec = json.loads((tokenizer / "tokenizer.json").read_text(encoding="utf-8"))
     for name in ["tokenizer.json"] + ([spec["model_file"]] if spec.get("model_file") else []):
         files[f"tokenizer/{name}"] = (tokenizer / name).read_bytes()  # not vectors.npy: only training starts from it
-    files["labels.json"] = json.dumps(meta["label_names"]).encode()
+    files["labels.json"] = json.dumps(label_names).encode()
     return files
 
 
@@ -220,7 +223,7 @@ def compression_ratios(teacher: dict, student: dict) -> dict:
 def resolve_teacher(directory) -> Path:
     """A fine-tuned teacher directory: the directory itself or its best/ or checkpoint/ subdirectory."""
     directory = Path(directory)
-    for candidate in (directory, directory / "best", directory / "checkpoint"):
+    for candidate in (directory, workspace.best_dir(directory), directory / workspace.CHECKPOINT):
         if list(candidate.glob("*.safetensors")):
             return candidate
     raise FileNotFoundError(f"No teacher weights (*.safetensors) in {directory} or its best/ or checkpoint/.")
@@ -237,19 +240,19 @@ class AnalyzeConfig:
     def __post_init__(self):
         if not self.models:
             raise ValueError("Give at least one student artifact directory to analyze (--models DIR [DIR ...]).")
-        missing = [m for m in self.models if not (Path(m) / "student.json").is_file()]
+        missing = [m for m in self.models if not (Path(m) / STUDENT_FILE).is_file()]
         if missing:
-            raise FileNotFoundError(f"{missing[0]} is not a student artifact (no student.json).")
+            raise FileNotFoundError(f"{missing[0]} is not a student artifact (no {STUDENT_FILE}).")
 
 
 def analyze(config: AnalyzeConfig) -> dict:
     """One row per student (sizes, variant, scores, ratios to the teacher) and the teacher's row."""
     rows = []
     for directory in config.models:
-        meta = json.loads((Path(directory) / "student.json").read_text())
-        rows.append({"model": str(directory), "variant": meta.get("variant", "distilled"),
-                     "arch": meta.get("student", {}).get("arch"), "embedding": meta.get("embedding"),
-                     **{k: v for k, v in meta.get("scores", {}).items() if k.startswith(("dev", "heldout"))},
+        meta = read_student_meta(directory)
+        rows.append({"model": str(directory), "variant": meta.variant, "arch": meta.student.arch,
+                     "embedding": meta.embedding.to_dict(),
+                     **{k: v for k, v in meta.scores.items() if k.startswith(("dev", "heldout"))},
                      **artifact_sizes(directory)})
     result = {"students": rows}
     teacher_row = _teacher_row(config)
@@ -270,7 +273,7 @@ def _teacher_row(config: AnalyzeConfig) -> dict | None:
 def recorded_teacher_sizes(student_dir, cache_dir=None) -> dict | None:
     """`teacher_sizes` of the teacher a student's student.json names; None, with a note, when it names none
     (saved soft targets) or its weights are gone."""
-    recorded = json.loads((Path(student_dir) / "student.json").read_text()).get("teacher")
+    recorded = read_student_meta(student_dir).teacher
     if recorded:
         try:
             return teacher_sizes(resolve_teacher(recorded), cache_dir)

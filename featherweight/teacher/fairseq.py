@@ -53,7 +53,6 @@ ACTIVATIONS = {"gelu": "gelu", "gelu_accurate": "gelu_new", "gelu_fast": "gelu_n
 PROBES = [("Hello world!",), ("The film was good, wasn't it?",), ("naïve café: 3.14 €",),
           ("A man plays a guitar.", "Someone makes music.")]
 TOLERANCE = 1e-4  # largest |fairseq - converted| logit difference accepted on the probes
-DEFAULT_MAX_LENGTH = 128  # tokens per text Featherweight's teacher commands keep, capped at the model's positions
 
 _LAYER = r"encoder\.sentence_encoder\.layers\.(\d+)\."
 _HF_LAYER = r"roberta.encoder.layer.\1."
@@ -157,7 +156,7 @@ def convert(sources: FairseqSources, target: Path, source: str) -> Path:
 
     `source` (the --teacher value) is recorded in its featherweight_teacher.json.
     """
-    from featherweight.teacher.model import TEACHER_INFO
+    from featherweight.teacher.model import TEACHER_INFO, TEACHER_MAX_LENGTH
 
     state = load_checkpoint(sources.checkpoint)
     data = str(_task_field(state, "data") or "")  # the fine-tuning data path, e.g. .../SST-2-bin
@@ -180,7 +179,7 @@ def convert(sources: FairseqSources, target: Path, source: str) -> Path:
                 "checkpoint": str(sources.checkpoint), "checkpoint_sha256": cached_sha256(sources.checkpoint),
                 "inputs_sha256": sources.digest(), "classification_head": head, "fairseq_labels": raw_labels,
                 "label_names": names, **({"task": task} if task else {}),
-                "max_length": min(DEFAULT_MAX_LENGTH, positions), "converter_version": CONVERTER_VERSION}
+                "max_length": min(TEACHER_MAX_LENGTH, positions), "converter_version": CONVERTER_VERSION}
         (staging / TEACHER_INFO).write_text(json.dumps(info, indent=2))
         (staging / COMPLETE).write_text(f"converted from {sources.checkpoint}\n")
         _publish(staging, target)

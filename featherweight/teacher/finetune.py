@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from featherweight import workspace
 from featherweight.batching import bucketed_batches
 from featherweight.config_io import check_options
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits
@@ -20,7 +21,7 @@ from featherweight.devices import (DEVICE_OPTION_RULES, PRECISION_OPTION_RULES, 
                                    resolve_device, resolve_precision, to_cpu, to_device)
 from featherweight.measure.metrics import split_metrics, summarize
 from featherweight.progress import progress_bar, report
-from featherweight.teacher.model import (DEFAULT_TEACHER, TEACHER_INFO, collate, predict_logits,
+from featherweight.teacher.model import (DEFAULT_TEACHER, TEACHER_INFO, TEACHER_MAX_LENGTH, collate, predict_logits,
                                    resolve_teacher, tokenize_rows)
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class FinetuneConfig:
     eval_batch_size: int = 128  # rows per forward pass when scoring held-out and dev rows
     warmup_ratio: float = 0.06  # fraction of the optimizer steps that warm the learning rate up from 0
     weight_decay: float = 0.01  # AdamW weight decay (not on biases and LayerNorm)
-    max_length: int = 128  # word pieces kept per text; longer texts are truncated
+    max_length: int = TEACHER_MAX_LENGTH  # word pieces kept per text; longer texts are truncated
     max_train_rows: int | None = None  # use only the first N training rows (quick runs); default: all rows
     checkpoint_every: int = 500  # optimizer steps between resumable checkpoints
     seed: int = 42  # random seed of initialisation, shuffling and dropout
@@ -73,11 +74,11 @@ class FinetuneConfig:
             self.data = DataConfig(**self.data)
         check_options(self, FINETUNE_OPTION_RULES)
         if self.output_dir is None:
-            self.output_dir = str(Path("artifacts") / f"teacher-{self.data.task}")
+            self.output_dir = str(workspace.teacher_dir(self.data.task))
 
     @property
     def best_dir(self) -> Path:
-        return Path(self.output_dir) / "best"
+        return workspace.best_dir(self.output_dir)
 
 
 def finetune(config: FinetuneConfig) -> dict:
@@ -102,7 +103,7 @@ def finetune(config: FinetuneConfig) -> dict:
     train = splits["train"]
     if config.max_train_rows:
         train = train.subset(np.arange(min(config.max_train_rows, len(train))))
-    checkpoint = out / "checkpoint"
+    checkpoint = out / workspace.CHECKPOINT
     source = str(checkpoint) if (checkpoint / "training_state.pt").is_file() else resolve_teacher(config.teacher)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -242,7 +243,7 @@ def _evaluate_epoch(model, tokenizer, splits: dict[str, TaskData], config: Finet
 
 def _save_best(config: FinetuneConfig, model, tokenizer, epoch: int, scores: dict) -> None:
     """Write a real copy of the best model so far, with the metadata consumers check."""
-    tmp = config.best_dir.with_name("best.tmp")
+    tmp = config.best_dir.with_name(config.best_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
@@ -281,7 +282,7 @@ def _resume(checkpoint: Path, optimizer, scheduler, scaler, device: torch.device
 def _save_checkpoint(directory: Path, model, tokenizer, training_state: dict) -> None:
     """Save everything needed to resume training exactly where it stopped (safetensors weights and
     `_training_state`'s CPU tensors: nothing is tied to the device it was trained on)."""
-    tmp = directory.with_name("checkpoint.tmp")
+    tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)

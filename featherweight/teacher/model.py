@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TEACHER = "minilm"
 TEACHER_INFO = "featherweight_teacher.json"
+TEACHER_MAX_LENGTH = 128  # word pieces per text a teacher reads by default (fine-tuning, labelling, scoring)
 HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # "name" or "namespace/name" on the hub
 TEACHER_FIX = ("pass a directory written by `featherweight finetune` (its best/ directory), or a Hugging Face "
                "model name with the network on")
@@ -121,6 +122,11 @@ def teacher_info(path) -> dict:
     return read_json(info) if info.is_file() else {}
 
 
+def teacher_max_length(path) -> int:
+    """The word pieces per text the teacher at `path` was fine-tuned with, else TEACHER_MAX_LENGTH."""
+    return teacher_info(path).get("max_length", TEACHER_MAX_LENGTH)
+
+
 def tokenize_rows(tokenizer, rows: list[tuple[str, ...]], max_length: int) -> list[dict]:
     """Tokenise rows of one or two texts once, truncated and unpadded."""
     firsts = [row[0] for row in rows]
@@ -142,7 +148,7 @@ def collate(encodings: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]
 
 @torch.no_grad()
 def predict_logits(model, tokenizer, rows: list[tuple[str, ...]], *, batch_size: int = 128,
-                   max_length: int = 128, bucketed: bool = True, order: np.ndarray | None = None,
+                   max_length: int = TEACHER_MAX_LENGTH, bucketed: bool = True, order: np.ndarray | None = None,
                    show_progress: bool = True, desc: str = "teacher", device: torch.device | str = "cpu",
                    dtype: torch.dtype = torch.float32) -> np.ndarray:
     """Logits (N, num_labels) float32 for rows of texts, in row order and task label order.
@@ -165,7 +171,7 @@ def predict_logits(model, tokenizer, rows: list[tuple[str, ...]], *, batch_size:
 
 
 def batched_logits(tokenizer, rows: list[tuple[str, ...]], num_labels: int, forward, *, batch_size: int = 128,
-                   max_length: int = 128, bucketed: bool = True, order: np.ndarray | None = None,
+                   max_length: int = TEACHER_MAX_LENGTH, bucketed: bool = True, order: np.ndarray | None = None,
                    show_progress: bool = True, desc: str = "teacher") -> np.ndarray:
     """The batching every teacher runtime shares: tokenise `rows`, batch them (by length when `bucketed`), and
     fill (N, num_labels) float32 with `forward(batch)` (a collated dict of CPU tensors -> logits array), in row

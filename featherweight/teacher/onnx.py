@@ -23,8 +23,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from featherweight import workspace
 from featherweight.fingerprint import path_sha256
-from featherweight.teacher.model import batched_logits, collate, resolve_teacher, tokenize_rows
+from featherweight.teacher.model import (TEACHER_MAX_LENGTH, batched_logits, collate, resolve_teacher,
+                                         tokenize_rows)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def onnx_cache_dir(teacher: str, cache_dir=None, teacher_sha256: str | None = No
         teacher_sha256 = hashlib.sha256(str(teacher).encode()).hexdigest()
     elif teacher_sha256 is None:
         teacher_sha256 = path_sha256(location)
-    root = Path(cache_dir) if cache_dir else location.parent / "teacher-onnx"
+    root = Path(cache_dir) if cache_dir else workspace.teacher_onnx_root(location)
     return root / teacher_sha256[:16]
 
 
@@ -145,7 +147,7 @@ def onnx_session(path, threads: int = 1):
 
 
 def onnx_predict_logits(session, tokenizer, rows: list[tuple[str, ...]], *, batch_size: int = 128,
-                        max_length: int = 128, bucketed: bool = True, order: np.ndarray | None = None,
+                        max_length: int = TEACHER_MAX_LENGTH, bucketed: bool = True, order: np.ndarray | None = None,
                         show_progress: bool = True, desc: str = "teacher (onnx)") -> np.ndarray:
     """Logits (N, num_labels) float32 for rows of texts from an ONNX teacher session, in row order and task
     label order (teacher.predict_logits' contract)."""

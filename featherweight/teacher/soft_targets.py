@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from featherweight import ray_shards
+from featherweight import ray_shards, workspace
 from featherweight.teacher import onnx as teacher_onnx
 from featherweight.config_io import read_json
 from featherweight.data import TaskData, TaskSpec, get_task, read_task_file, task_from_record
@@ -20,7 +20,7 @@ from featherweight.data.splits import heldout_indices
 from featherweight.devices import resolve_device
 from featherweight.fingerprint import path_sha256
 from featherweight.progress import progress_bar, shards_done
-from featherweight.teacher.model import load_teacher, predict_logits, resolve_teacher, teacher_info
+from featherweight.teacher.model import load_teacher, predict_logits, resolve_teacher, teacher_info, teacher_max_length
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +58,9 @@ class SoftTargetConfig:
         self.__dict__["_spec"] = spec  # a TaskSpec may be passed for `task` (the API); the field keeps its name
         self.task = spec.name
         if self.output is None:
-            stem = Path(self.data_file).stem
-            self.output = str(Path(resolve_teacher(self.teacher)).parent / "soft-targets"
-                              / f"{self.task}-{stem}.npz")
+            self.output = str(workspace.soft_targets_file(resolve_teacher(self.teacher), self.task, self.data_file))
         if self.max_length is None:
-            self.max_length = teacher_info(self.teacher).get("max_length", 128)
+            self.max_length = teacher_max_length(self.teacher)
 
     @property
     def spec(self) -> TaskSpec:
@@ -161,6 +159,13 @@ def soft_targets(config: SoftTargetConfig) -> SoftTargets:
         stale = [key for key in wanted if recorded[key] != wanted[key]]
         logger.warning("Soft targets in %s are stale (%s changed); recomputing.", output, ", ".join(stale))
     return _compute(config, wanted, output, meta_path)
+
+
+def label_file(config: SoftTargetConfig) -> dict:
+    """The `soft-targets` command: label the file (or reuse its cache) and say where the logits are."""
+    targets = soft_targets(config)
+    return {"output": config.output, "rows": len(targets.logits),
+            "compute_seconds": targets.meta.get("compute_seconds", 0.0)}
 
 
 def _compute(config: SoftTargetConfig, wanted: dict, output: Path, meta_path: Path) -> SoftTargets:
