@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Sequence
 
 from featherweight.analysis.figures import FORMATS, new_figure, save
+from featherweight.analysis.reference import student_label
 from featherweight.student_meta import STUDENT_FILE, read_student_meta
 
 PARTS = ("embedding", "encoder", "classifier")
@@ -13,8 +14,6 @@ PART_COLORS = {"embedding": "#4c72b0", "encoder": "#dd8452", "classifier": "#55a
 
 def parameter_row(directory) -> dict:
     """{"name", "embedding", "encoder", "classifier"} of a student artifact, from its student.json."""
-    from featherweight.analysis.reference import student_label
-
     path = Path(directory) / STUDENT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{directory} is not a student artifact (no {STUDENT_FILE}).")

@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from featherweight.analysis.figures import output_paths
+from featherweight.analysis.parameters import parameter_row, plot_parameters
+from featherweight.analysis.reference import PUBLISHED_BASELINES
+from featherweight.analysis.skyline import plot_skyline, points_from_rows, skyline, thesis_points
+from featherweight.analysis.weights import plot_weight_histograms
+from featherweight.data import get_task
+from featherweight.experiments.results import aggregate, collect, primary_metric, read_table
+
 KINDS = ("skyline", "parameters", "weights")
 TASK_TITLES = {"sst-2": "SST-2", "qqp": "QQP", "mnli": "MNLI"}
 
@@ -28,8 +36,6 @@ class AnalyzePlotConfig:
     include_biases: bool = False  # weights: histogram biases too
 
     def __post_init__(self):
-        from featherweight.analysis.figures import output_paths
-
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {list(KINDS)}, got {self.kind!r}.")
         if not self.inputs:
@@ -55,8 +61,6 @@ class AnalyzePlotConfig:
 
 def _task_name(task: str) -> str:
     """A GLUE name in its canonical spelling (SST2 -> sst-2); any other task name (a user's data set) as given."""
-    from featherweight.data import get_task
-
     try:
         return get_task(task).name
     except ValueError:
@@ -66,8 +70,6 @@ def _task_name(task: str) -> str:
 def skyline_rows(inputs: list[str], task: str | None = None) -> tuple[list[dict], float, str | None]:
     """(rows, scale, task) for a skyline: aggregated rows from runs directories and results tables (scores as
     fractions, scale 100) or bench JSON entries (percentages, scale 1); both kinds at once is an error."""
-    from featherweight.experiments.results import aggregate, collect, read_table
-
     records, entries = [], []
     for path in map(Path, inputs):
         if path.is_dir():
@@ -98,21 +100,16 @@ def skyline_rows(inputs: list[str], task: str | None = None) -> tuple[list[dict]
 def analyze_plot(config: AnalyzePlotConfig) -> dict:
     """Draw the plot; return {"kind", "files"} (plus the skyline points for a skyline)."""
     if config.kind == "parameters":
-        from featherweight.analysis.parameters import parameter_row, plot_parameters
 
         files = plot_parameters([parameter_row(path) for path in config.inputs], config.output, title=config.title,
                                 formats=config.formats)
         return {"kind": config.kind, "files": [str(path) for path in files]}
     if config.kind == "weights":
-        from featherweight.analysis.weights import plot_weight_histograms
 
         files = plot_weight_histograms(config.inputs[0], config.output, include_biases=config.include_biases,
                                        title=config.title, formats=config.formats)
         return {"kind": config.kind, "files": [str(path) for path in files]}
 
-    from featherweight.analysis.reference import PUBLISHED_BASELINES
-    from featherweight.analysis.skyline import plot_skyline, points_from_rows, skyline, thesis_points
-    from featherweight.experiments.results import primary_metric
 
     rows, scale, task = skyline_rows(config.inputs, config.task)
     metric = primary_metric(task, {key for row in rows for key in row}, config.metric)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from featherweight import workspace
+from featherweight.embeddings.spec import HASH_BUCKETS
+from featherweight.students.config import STUDENT_PRESETS
 
 THESIS_TEACHER = {"name": "RoBERTa-large", "params": 3.6e8, "mb": 1426, "sst2_dev_accuracy": 96.6}
 
@@ -41,9 +43,6 @@ def student_label(arch: str, embedding: str, dim: int, hash_buckets: int | None 
                   pooling: str | None = None) -> str:
     """Thesis-style name, e.g. "BiLSTM BPE25", "FFN Hash25 (K=2500)"; a pooling other than the arch's thesis
     preset (last state; the FFN's mean) is named, e.g. "RNN Char100 (max pooling)"."""
-    from featherweight.embeddings.spec import HASH_BUCKETS
-    from featherweight.students.config import STUDENT_PRESETS
-
     arch_name = {"bilstm": "BiLSTM", "rnn": "RNN", "ffn": "FFN"}[arch]
     embedding_name = {"hash": "Hash", "char": "Char", "bpe": "BPE"}[embedding]
     notes = [f"K={hash_buckets}"] if embedding == "hash" and hash_buckets not in (None, HASH_BUCKETS) else []

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from featherweight.analysis.figures import FORMATS, format_bytes, new_figure, place_labels, save
+from featherweight.analysis.reference import THESIS_TABLE_7_5, VARIANTS, student_label
 
 # "sub-8-bit": a bench/lowbit_sst2.py recipe, whose name says its formats (q4, q4/2, PQ, QAT)
 VARIANT_SHORT = {"distilled": "", "pruned": "+p", "quantized": "+q", "pruned-quantized": "+p+q", "sub-8-bit": ""}
@@ -106,8 +107,6 @@ def against_reference(ours: Sequence[Point], reference: Sequence[Point]) -> list
 
 def thesis_points() -> list[Point]:
     """The thesis Table 7.5 students (SST-2 dev %, zipped MB as 10^6 bytes), all four variants each."""
-    from featherweight.analysis.reference import THESIS_TABLE_7_5, VARIANTS, student_label
-
     return [Point(label=f"{student_label(*key)} {VARIANT_SHORT[variant]}".strip(), size_bytes=mb * 1e6,
                   score=accuracy, arch=key[0], variant=variant)
             for key, cells in THESIS_TABLE_7_5.items() for variant, (accuracy, mb) in zip(VARIANTS, cells)]
@@ -134,7 +133,7 @@ def plot_skyline(points: Sequence[Point], output, *, reference: Sequence[Point] 
     skyline; `baselines` ({"name", "score", optional "size_bytes"}, published) as stars or dotted lines.
     Saves every format of `output`; returns the paths."""
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import LogLocator, NullFormatter, FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     if not points:
         raise ValueError("No points to plot: the results have no rows with both the score and gzip_bytes.")

@@ -14,6 +14,7 @@ from .bpe_tokenizer import BpeTokenizer
 from .bpemb import BPEMB_DIMS, BPEMB_URL, DEFAULT_CACHE, align_vectors, download_bpemb, find_bpemb, read_word2vec
 from .char_tokenizer import CharTokenizer
 from .fallback import ppmi_vectors, train_sentencepiece
+from .glove import glove_vectors
 from .hash_tokenizer import HashTokenizer
 from .spec import ALPHABETS, MAX_LENGTH_DEFAULTS, TokenizerSpec
 from .text import normalize
@@ -99,7 +100,6 @@ def _fit_bpe(texts: list, dim: int, seed: int, cache_dir, opts: BpeOptions) -> B
         model_proto = train_sentencepiece(normalised, opts.vocab_size)
         pieces = _pieces(model_proto)
         if opts.vectors == "glove":
-            from .glove import glove_vectors
             piece_vectors, found = glove_vectors(pieces, dim, seed)
             log.info("BPE fallback: %d of %d pieces found in GloVe", found, len(pieces))
         else:

@@ -14,10 +14,15 @@ import numpy as np
 import torch
 
 from featherweight.batching import bucketed_batches
+from featherweight.compression.prune import permanent_state_dict
+from featherweight.compression.quantize import quantized_skeleton, saved_quantize_config
 from featherweight.data import TaskData, TaskSpec
 from featherweight.devices import model_device
+from featherweight.embeddings import build_embedding, load_tokenizer
+from featherweight.measure.metrics import split_metrics, summarize
 from featherweight.student_meta import (RECOMPRESS, STUDENT_FILE, StudentMeta, check_student_meta, read_student_meta,
                                         write_student_meta)
+from featherweight.students import build_student
 from featherweight.tokens import EncodedData, encode_data
 
 WEIGHTS_FILE = "model.safetensors"
@@ -40,9 +45,6 @@ class Student:
 
 def build_model(meta: StudentMeta, tokenizer) -> torch.nn.Module:
     """Rebuild an untrained student from its metadata and tokenizer."""
-    from featherweight.embeddings import build_embedding
-    from featherweight.students import build_student
-
     check_student_meta(meta)
     embedding = build_embedding(tokenizer, meta.embedding.dim)
     return build_student(meta.student, embedding, meta.num_labels, meta.pair)
@@ -56,7 +58,6 @@ def save_student(directory, model: torch.nn.Module, tokenizer, meta: StudentMeta
     """
     from safetensors.torch import save_file
 
-    from featherweight.compression.prune import permanent_state_dict
 
     check_student_meta(meta)
     directory = Path(directory)
@@ -79,14 +80,11 @@ def student_meta(directory) -> StudentMeta:
 
 def load_student(directory) -> Student:
     """Load a saved student; it predicts exactly what it predicted when saved."""
-    from featherweight.embeddings import load_tokenizer
-
     directory = _complete_student_dir(directory)
     meta = read_student_meta(directory)
     tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
     model = build_model(meta, tokenizer)
     if meta.is_quantized:
-        from featherweight.compression.quantize import quantized_skeleton, saved_quantize_config
 
         model = quantized_skeleton(model, saved_quantize_config(meta.quantization))
     _load_weights(model, directory / WEIGHTS_FILE)
@@ -157,8 +155,6 @@ def predict_encoded(model: torch.nn.Module, encoded: EncodedData, batch_size: in
 
 def score_encoded(task, model: torch.nn.Module, splits: dict) -> dict:
     """{"heldout_accuracy": ..., "dev_accuracy": ...} of `model` on {name: (TaskData, EncodedData)}."""
-    from featherweight.measure.metrics import split_metrics, summarize
-
     return summarize({name: split_metrics(task, predict_encoded(model, encoded).argmax(1), data.labels)
                       for name, (data, encoded) in splits.items()})
 

@@ -21,12 +21,14 @@ from featherweight.batching import bucketed_batches
 from featherweight.config_io import check_options, read_json
 from featherweight.data import DataConfig, TaskData, dev_splits, load_splits, read_task_file
 from featherweight.devices import CPU, DEVICE_OPTION_RULES, cpu_state_dict, resolve_device
+from featherweight.embeddings import build_embedding, fit_tokenizer
 from featherweight.embeddings.spec import HASH_BUCKETS
 from featherweight.fingerprint import path_sha256
 from featherweight.measure.metrics import split_metrics
 from featherweight.progress import progress_bar, report
 from featherweight.student_meta import EmbeddingMeta, StudentMeta
-from featherweight.students import POOLINGS
+from featherweight.students import POOLINGS, build_student, parameter_groups, student_preset, training_preset
+from featherweight.teacher.soft_targets import SoftTargetConfig, find_soft_targets, load_soft_targets, soft_targets
 from featherweight.tokens import EncodedData, encode_data
 
 logger = logging.getLogger(__name__)
@@ -123,8 +125,6 @@ class DistillConfig:
 
     def student_config(self):
         """The StudentConfig: the thesis preset for the arch, with this config's overrides."""
-        from featherweight.students import student_preset
-
         overrides = {name: getattr(self, name) for name in ("hidden_dim", "classifier_dim", "dropout", "pooling")
                      if getattr(self, name) is not None}
         if self.student_arch == "ffn":  # no recurrent encoder: hidden_dim does not apply; mean of embeddings
@@ -134,8 +134,6 @@ class DistillConfig:
 
     def training_settings(self) -> dict:
         """Optimizer, learning rate, weight decay and batch size: the preset unless overridden."""
-        from featherweight.students import training_preset
-
         preset = training_preset(self.student_arch, self.data.is_pair)
         for ours, theirs in (("batch_size", "batch_size"), ("optimizer", "optimizer"), ("learning_rate", "lr"),
                              ("weight_decay", "weight_decay")):
@@ -159,8 +157,6 @@ def distillation_loss(student_logits, teacher_logits, labels, *, alpha: float, s
 
 def fit_student_tokenizer(config: DistillConfig, texts: list[str]):
     """The tokenizer of the configured embedding (BPE learns from `texts` when BPEmb is absent)."""
-    from featherweight.embeddings import fit_tokenizer
-
     options = {"hash": {"num_buckets": config.hash_buckets, "word_ngrams": config.word_ngrams},
                "char": {"alphabet": config.char_alphabet}, "bpe": {}}[config.embedding_type]
     if config.max_length is not None:
@@ -180,8 +176,6 @@ class TrainingSet:
 
 def _teacher_targets(config: DistillConfig, data_file: Path, data: TaskData, saved: str | None = None) -> np.ndarray:
     """The teacher's logits for `data`'s rows: from `saved` soft targets, else from the (cached) teacher."""
-    from featherweight.teacher.soft_targets import SoftTargetConfig, load_soft_targets, soft_targets
-
     if saved:
         return load_soft_targets(saved, data_file).for_rows(data)
     targets = soft_targets(SoftTargetConfig(teacher=config.teacher, data_file=str(data_file), task=config.data.spec,
@@ -200,8 +194,6 @@ def saved_soft_targets(config: DistillConfig, data_file: Path, train: bool) -> s
 
     An .npz given with --soft-targets serves the train file; a folder serves every file whose content one of its
     soft targets was made from, and a file it lacks needs the teacher."""
-    from featherweight.teacher.soft_targets import find_soft_targets
-
     if not saved_folder(config):
         return config.soft_targets if train else None
     found = find_soft_targets(config.soft_targets, data_file, config.data.task)
@@ -306,9 +298,6 @@ def _fit_and_save(config: DistillConfig, train: TaskData, logits: list, splits: 
                   pruner_factory, train_saved: str | None) -> dict:
     """Fit the tokenizer, train, select, score and save the student into `out` (recording the saved soft targets
     the train rows came from, if any); return params, timing, scores."""
-    from featherweight.students import build_student, parameter_groups
-    from featherweight.embeddings import build_embedding
-
     task = config.data.spec
     tokenizer = fit_student_tokenizer(config, train.texts_a + (train.texts_b or []))
     tokenizer.save(out / "tokenizer")

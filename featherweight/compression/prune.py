@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from featherweight.config_io import from_known_fields
+from featherweight.students import RecurrentEncoder, StudentModel
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +148,6 @@ def prunable_tensors(model: nn.Module) -> list[PrunableTensor]:
     The embedding table's part is the embedding module's `kind` (hash, char or bpe); an embedding without
     one is left dense.
     """
-    from featherweight.students import RecurrentEncoder, StudentModel
-
     if not isinstance(model, StudentModel):
         raise TypeError(f"Expected a float student from build_student/load_student, got {type(model).__name__}.")
     tensors = []

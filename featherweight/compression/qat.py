@@ -16,8 +16,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from featherweight.compression.distill import retrain as train_further
+from featherweight.compression.prune import make_permanent
 from featherweight.compression.quantize import IMPORTANCE_BITS, QuantizeConfig
 from featherweight.compression.quantized.lowbit import LOWBIT_SCHEMES, fake_quantize
+from featherweight.embeddings.modules import HashEmbedding, TokenEmbedding
+from featherweight.students import RecurrentEncoder
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,6 @@ class FakeQuantized:
 
 def fake_quantized_weights(model: nn.Module, config: QuantizeConfig) -> list[FakeQuantized]:
     """The weights of a float student that `quantize(model, config)` stores in integers, with their schemes."""
-    from featherweight.embeddings.modules import HashEmbedding, TokenEmbedding
-    from featherweight.students import RecurrentEncoder
-
     table_scheme = config.embedding_quantization if config.embedding_quantization in ("int8-row",
                                                                                      *LOWBIT_SCHEMES) else None
     found = []
@@ -107,9 +108,6 @@ def quantization_aware(model: nn.Module, tokenizer, tokenizer_dir, quantization:
                        retrain) -> tuple[nn.Module, list[dict]]:
     """A copy of the float student fine-tuned for quantization.qat_epochs with fake-quantized weights, on the rows
     and soft targets of `retrain` (its DistillConfig); returns (float model, history). The input is left alone."""
-    from featherweight.compression.distill import retrain as train_further
-    from featherweight.compression.prune import make_permanent
-
     model = make_permanent(copy.deepcopy(model))  # pruning masks become zeros, which fake quantization keeps
     settings = {"epochs": quantization.qat_epochs, "patience": quantization.qat_epochs}
     if quantization.qat_learning_rate is not None:

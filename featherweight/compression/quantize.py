@@ -21,10 +21,16 @@ from typing import Iterable, Literal, NamedTuple
 import torch
 from torch import nn
 
-from featherweight.config_io import from_known_fields
+from featherweight.batching import bucketed_batches
+from featherweight.compression.prune import make_permanent
 from featherweight.compression.quantized import (DynamicInt8Linear, DynamicInt8LSTM, ElmanEncoder, HalfEmbedding,
-                                     Int8RowEmbedding, StaticInt8Classifier, WeightInt8Linear, WeightInt8LSTM, quiet)
-from featherweight.compression.quantized.lowbit import LOWBIT_SCHEMES, LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding
+                                                 Int8RowEmbedding, StaticInt8Classifier, WeightInt8Linear,
+                                                 WeightInt8LSTM, quiet)
+from featherweight.compression.quantized.lowbit import (LOWBIT_SCHEMES, LowBitEmbedding, LowBitLinear, LowBitLSTM,
+                                                        PQEmbedding)
+from featherweight.config_io import from_known_fields
+from featherweight.embeddings.modules import HashEmbedding, TokenEmbedding
+from featherweight.students import RecurrentEncoder, StudentModel
 
 CALIBRATION_HELP = ("Static classifier quantization needs calibration batches from the held-out train slice "
                     "(never dev): pass calibration=calibration_batches(encode_data(tokenizer, "
@@ -99,7 +105,6 @@ def calibration_batches(encoded, batch_size: int = 256, max_rows: int | None = N
     """Model inputs for the first `max_rows` rows of an EncodedData (the held-out slice), length-bucketed."""
     import numpy as np
 
-    from featherweight.batching import bucketed_batches
 
     rows = len(encoded) if max_rows is None else min(len(encoded), max_rows)
     lengths = np.asarray(encoded.lengths)[:rows]
@@ -136,8 +141,6 @@ def quantized_skeleton(model: nn.Module, config: QuantizeConfig) -> nn.Module:
 
 
 def _check_float_student(model: nn.Module) -> None:
-    from featherweight.students import StudentModel
-
     if not isinstance(model, StudentModel):
         raise TypeError(f"quantize expects a float student from build_student/load_student, got "
                         f"{type(model).__name__}.")
@@ -176,10 +179,6 @@ def _linear(linear: nn.Linear, kind, skeleton: bool, bits: int | None = None) ->
 
 @torch.no_grad()
 def _convert(model: nn.Module, config: QuantizeConfig, calibration, skeleton: bool) -> nn.Module:
-    from featherweight.embeddings.modules import HashEmbedding, TokenEmbedding
-    from featherweight.compression.prune import make_permanent
-    from featherweight.students import RecurrentEncoder
-
     model = make_permanent(copy.deepcopy(model)).eval()  # live pruning masks are folded into the copy
     with quiet():
         embedding = model.embedding

@@ -9,7 +9,7 @@ import logging
 import re
 from pathlib import Path
 
-from featherweight.data.formats import DATASETS_MISSING, class_names, import_datasets
+from featherweight.data.formats import DATASETS_MISSING, class_names, file_format, import_datasets, read_rows
 from featherweight.data.glue import read_raw_rows
 from featherweight.data.tasks import TaskSpec
 from featherweight.data.textfile import DataError
@@ -85,7 +85,6 @@ def _text_column(config, train: Path) -> str:
     """--text-column, else the first of "text" and "sentence" that the file has."""
     if config.text_column:
         return config.text_column
-    from featherweight.data.formats import file_format, read_rows
 
     header = next(read_rows(train, file_format(train))) or []
     return next((column for column in TEXT_COLUMNS if column in header), TEXT_COLUMNS[0])

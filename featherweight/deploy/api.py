@@ -20,11 +20,21 @@ from typing import Literal
 
 import numpy as np
 
+from featherweight.artifact import TOKENIZER_DIR as STUDENT_TOKENIZER, load_student, predict_encoded
+from featherweight.data import DataConfig, dev_splits, load_splits
+from featherweight.deploy import c_build
+from featherweight.deploy.c_export import check_prefix, storage_note, write_c
 from featherweight.deploy.golden import GOLDEN_SENTENCES, read_golden, write_golden
 from featherweight.deploy.manifest import FORMATS, MANIFEST_FILE, TOKENIZER_DIR, write_manifest
-from featherweight.deploy.onnx_int8 import METHODS
+from featherweight.deploy.onnx_fp32 import EXPORTER, export_onnx_fp32, input_names, set_metadata
+from featherweight.deploy.onnx_int8 import METHODS, WEIGHTS_SESSION_CONFIG, int8_weight_graph, quantize_with_onnxruntime
 from featherweight.deploy.reference_tokenizer import PortableTokenizer
+from featherweight.deploy.runtime import ort_logits, ort_session
+from featherweight.deploy.tokenizer_port import build_port, write_port
+from featherweight.deploy.weights import float_model, int8_bytes, int8_reference_model, int8_weights, is_quantized
+from featherweight.measure.metrics import accuracy, macro_f1
 from featherweight.student_meta import StudentMeta
+from featherweight.tokens import encode_data, encode_texts
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +69,6 @@ class ExportConfig:
             raise ValueError(f"opset must be an int in [13, 21] (17 is tested), got {self.opset!r}.")
         if self.calibration_rows < 1:
             raise ValueError(f"calibration_rows must be positive, got {self.calibration_rows}.")
-        from featherweight.deploy.c_export import check_prefix
 
         check_prefix(self.c_prefix)
 
@@ -70,9 +79,6 @@ class ExportParityError(RuntimeError):
 
 def export(config: ExportConfig) -> dict:
     """Write the export `config` asks for and return its manifest (also saved as export.json)."""
-    from featherweight.artifact import load_student
-
-    from featherweight.deploy.tokenizer_port import build_port
 
     student = load_student(config.model)
     port = build_port(student.tokenizer)  # before writing anything: refuses tokenizers the ports cannot run
@@ -105,9 +111,6 @@ def _prepare_output(out: Path) -> Path:
 
 def _write_tokenizer(student, port: dict, model_dir: Path, out: Path) -> dict:
     """Copy the spec, write port.json and golden.json; check the Python port against the golden ids."""
-    from featherweight.artifact import TOKENIZER_DIR as STUDENT_TOKENIZER
-    from featherweight.deploy.tokenizer_port import write_port
-
     target = out / TOKENIZER_DIR
     shutil.copytree(model_dir / STUDENT_TOKENIZER, target, ignore=shutil.ignore_patterns(*_SKIPPED_TOKENIZER_FILES))
     write_port(port, target)
@@ -123,8 +126,6 @@ def _write_tokenizer(student, port: dict, model_dir: Path, out: Path) -> dict:
 
 def _golden_inputs(student) -> tuple:
     """Padded ids of the golden sentences (and, for pairs, the sentences reversed as second texts)."""
-    from featherweight.tokens import encode_texts
-
     texts = list(GOLDEN_SENTENCES)
     index = np.arange(len(texts))
     inputs = (encode_texts(student.tokenizer, texts).batch(index).numpy(),)
@@ -157,10 +158,6 @@ def _compare(reference: np.ndarray, got: np.ndarray, name: str, enforce: bool) -
 
 
 def _export_onnx(student, out: Path, config: ExportConfig) -> dict:
-    from featherweight.deploy.onnx_fp32 import EXPORTER, export_onnx_fp32, input_names, set_metadata
-    from featherweight.deploy.runtime import ort_logits, ort_session
-    from featherweight.deploy.onnx_int8 import WEIGHTS_SESSION_CONFIG, int8_weight_graph, quantize_with_onnxruntime
-    from featherweight.deploy.weights import float_model, int8_reference_model, int8_weights, is_quantized
 
     import onnx
     import torch
@@ -222,10 +219,6 @@ def onnx_metadata(meta: StudentMeta) -> dict[str, str]:
 
 
 def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
-    from featherweight.deploy import c_build
-    from featherweight.deploy.c_export import storage_note, write_c
-    from featherweight.deploy.weights import int8_bytes, int8_reference_model, int8_weights, is_quantized
-
     weights = int8_weights(student)
     source, header = write_c(student.meta.to_dict(), weights, port, out, config.c_prefix)
     info = {"files": {"source": source.name, "header": header.name}, "c_prefix": config.c_prefix,
@@ -258,8 +251,6 @@ def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
 def _cortex_m4(out: Path) -> dict:
     """Flash and RAM on a Cortex-M4F (c_build.cortex_m4_size) when arm-none-eabi-gcc is installed, else why not;
     logged in one line either way."""
-    from featherweight.deploy import c_build
-
     if not c_build.have_arm_toolchain():
         reason = f"not measured: {c_build.ARM_GCC} not found"
         logger.info("Cortex-M4 flash/RAM %s (install gcc-arm-none-eabi to measure it).", reason)
@@ -273,8 +264,6 @@ def _cortex_m4(out: Path) -> dict:
 
 def _c_parity(student, exe, reference_model, out: Path) -> dict:
     """C tokens against the golden ids, and C logits against the int8 reference where the tokens agree."""
-    from featherweight.deploy import c_build
-
     golden = read_golden(out)
     texts = [row["text"] for row in golden]
     tokens = c_build.run_tokens(exe, texts)
@@ -294,8 +283,6 @@ def _c_parity(student, exe, reference_model, out: Path) -> dict:
 
 def _c_quantized_agreement(student, exe, out: Path) -> dict:
     """C logits against a quantized artifact's own PyTorch model (activations quantized there): reported only."""
-    from featherweight.deploy import c_build
-
     texts = [row["text"] for row in read_golden(out)]
     logits, _ = c_build.run_logits(exe, texts, texts[::-1] if student.meta.pair else None)
     return _compare(_torch_logits(student.model, _golden_inputs(student)), logits, "pytorch-quantized-artifact",
@@ -304,8 +291,6 @@ def _c_quantized_agreement(student, exe, out: Path) -> dict:
 
 def _student_data(student, glue_dir: str | None):
     """The DataConfig the student was trained with, pointed at `glue_dir` when given."""
-    from featherweight.data import DataConfig
-
     recorded = dict(student.meta.data_settings or {"task": student.meta.task})
     if glue_dir is not None:
         recorded["glue_dir"] = glue_dir
@@ -315,9 +300,6 @@ def _student_data(student, glue_dir: str | None):
 
 def _calibration_feeds(student, config: ExportConfig) -> list[dict]:
     """Input feeds of held-out train rows (the slice model selection used), 32 rows a batch."""
-    from featherweight.data import load_splits
-    from featherweight.tokens import encode_data
-
     heldout = load_splits(_student_data(student, config.glue_dir), show_progress=False)["heldout"]
     encoded = encode_data(student.tokenizer, heldout)
     rows = np.arange(min(config.calibration_rows, len(encoded)))
@@ -332,11 +314,6 @@ def _evaluate(student, config: ExportConfig, logits_of) -> dict:
 
     `logits_of(data, encoded)` runs the export on a dev split (TaskData, and its training-tokenizer ids).
     """
-    from featherweight.artifact import predict_encoded
-    from featherweight.data import dev_splits, load_splits
-    from featherweight.measure.metrics import accuracy, macro_f1
-    from featherweight.tokens import encode_data
-
     scores, num_labels = {}, student.meta.num_labels
     for name, data in dev_splits(load_splits(_student_data(student, config.glue_dir), show_progress=False)).items():
         encoded = encode_data(student.tokenizer, data)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from featherweight.compression.quantized.packing import pack_flat
 from featherweight.deploy import c_runtime
 from featherweight.deploy.weights import QuantizedTensor
 
@@ -195,8 +196,6 @@ def _tokenizer_tables(port: dict) -> tuple[str, str]:
 
 def _packed(codes: np.ndarray, bits: int) -> np.ndarray:
     """`codes` in their order, packed as packing.pack_flat (what fw_ucode / fw_scode read)."""
-    from featherweight.compression.quantized.packing import pack_flat  # numpy only; imported here as its package needs torch
-
     return pack_flat(np.asarray(codes).reshape(-1), bits)
 
 

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from featherweight.deploy.reference_tokenizer import PORT_FILE, PORT_VERSION, SPACES, WORD_MARK
+from featherweight.embeddings.text import normalize
 
 RUN_MAX_COUNT = 255  # the C runtime stores a run's count in a byte, its step in a signed byte
 RUN_STRIDES = (1, 2)  # 1: A-Z -> a-z, fullwidth, math letters; 2: alternating upper/lower pairs (Latin Extended)
@@ -68,8 +69,6 @@ def _normalisation(kind: str, unicode_form, lowercase, digits_to_zero, charsmap:
                    known: frozenset | None) -> tuple[tuple, tuple]:
     """(runs, irregular) of the per-codepoint table, built once per tokenizer settings in a process (the sweep
     over all of Unicode takes ~0.3-1 s)."""
-    from featherweight.embeddings.text import normalize
-
     if kind == "bpe":
         to_pieces = _spm_normalizer(charsmap)
         mapping = lambda text: to_pieces(normalize(text, unicode_form, lowercase, digits_to_zero))

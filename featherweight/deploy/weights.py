@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from featherweight.artifact import build_model
+from featherweight.compression.quantize import int8_weights as stored_weights
+from featherweight.compression.quantized.packing import packed_width
+
 QMAX = 127  # symmetric int8: values in [-127, 127], so negating a row never overflows
 FP16_SUFFIXES = ("importance.weight",)  # hash importance scalars: fp16, as in the thesis
 
@@ -79,8 +83,6 @@ class QuantizedTensor:
         """Stored bytes, as the artifact holds them: codes packed at their bit width (PQ: codes and int8
         codebooks), scales float32 or float16 (one for a per-tensor or PQ table), zero points float32. The C
         export stores the same, but a b-bit matrix's scales (and the one importance scale) as float32."""
-        from featherweight.compression.quantized.packing import packed_width  # here: its package imports torch
-
         rows = self.values.shape[0]
         zero_points = 0 if self.zero_points is None else self.zero_points.nbytes
         if self.pq is not None:
@@ -145,7 +147,6 @@ def int8_weights(student) -> dict:
     float (a "none" setting) are quantized per row here, as the C code needs int8 matrices.
     """
     if is_quantized(student):
-        from featherweight.compression.quantize import int8_weights as stored_weights
 
         source = {name: _from_stored(name, value) for name, value in stored_weights(student.model).items()}
     else:
@@ -195,7 +196,6 @@ def int8_reference_model(student, weights: dict | None = None):
     """
     import torch
 
-    from featherweight.artifact import build_model
 
     weights = int8_weights(student) if weights is None else weights
     model = build_model(student.meta, student.tokenizer)

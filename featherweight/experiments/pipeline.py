@@ -19,16 +19,24 @@ from pathlib import Path
 
 import featherweight
 from featherweight import workspace
-from featherweight.config_io import check_options, read_json
-from featherweight.devices import resolve_device
+from featherweight.artifact import load_student, save_student, score_encoded
 from featherweight.compression.distill import DistillConfig, distill, saved_folder, staged_directory
-from featherweight.compression.prune import PruneConfig
-from featherweight.teacher.soft_targets import find_soft_targets
-from featherweight.teacher.model import resolve_teacher
-from featherweight.teacher.fairseq import is_fairseq_teacher
-from featherweight.compression.quantize import QuantizeConfig
+from featherweight.compression.prune import GradualPruner, PruneConfig, prune, sparsity_report
+from featherweight.compression.qat import quantization_aware
+from featherweight.compression.quantize import QuantizeConfig, calibration_batches, quantize
+from featherweight.config_io import check_options, read_json
+from featherweight.data import dev_splits, load_splits, train_path
+from featherweight.data.splits import recorded_data_config
+from featherweight.deploy import ExportConfig, export
+from featherweight.devices import resolve_device
+from featherweight.measure.size import (artifact_sizes, compression_ratios, deployable_sizes, recorded_teacher_sizes,
+                                        weights_sizes)
 from featherweight.student_meta import StudentMeta, write_student_meta
-from featherweight.measure.size import compression_ratios, recorded_teacher_sizes
+from featherweight.teacher.fairseq import is_fairseq_teacher
+from featherweight.teacher.finetune import FinetuneConfig, finetune
+from featherweight.teacher.model import resolve_teacher
+from featherweight.teacher.soft_targets import find_soft_targets
+from featherweight.tokens import encode_data
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +85,6 @@ def ensure_teacher(config: DistillConfig, epochs: int) -> str:
         data = "--train-file ..." if config.data.is_custom else f"--task {config.data.task}"
         raise FileNotFoundError(f"Teacher {config.teacher} not found. Fine-tune one with `featherweight finetune "
                                 f"{data} --output-dir DIR` and pass --teacher DIR/best.")
-    from featherweight.teacher.finetune import FinetuneConfig, finetune
 
     logger.info("No teacher at %s yet: fine-tuning the default teacher first.", default)
     finetune(FinetuneConfig(data=config.data, output_dir=str(default.parent), epochs=epochs, device=config.device,
@@ -99,7 +106,6 @@ def _teacher_source(config: CompressConfig) -> CompressConfig:
     default = workspace.default_teacher(config.data.task, config.work_dir)
     no_teacher_chosen = Path(config.teacher) == default and not default.is_dir()  # nor --soft-targets (above)
     if no_teacher_chosen and not (needs_teacher or config.finetune_teacher or config.data.is_custom):
-        from featherweight.data import train_path
 
         train_file = train_path(config.data, show_progress=config.progress)
         committed = committed_soft_targets(config.data.task, train_file)
@@ -159,8 +165,6 @@ def _final_variant(summary: dict) -> str:
 
 def _export(config: CompressConfig, model_dir: str) -> dict[str, str]:
     """Export `model_dir` in each of config.export's formats into <output_dir>-export-<format>/."""
-    from featherweight.deploy import ExportConfig, export
-
     exports = {}
     for name in config.export:
         output = f"{config.output_dir}-export-{name}"
@@ -171,8 +175,6 @@ def _export(config: CompressConfig, model_dir: str) -> dict[str, str]:
 
 def _log_summary(config: CompressConfig, summary: dict) -> None:
     """A one-screen summary: each variant's dev score(s), deployable size and place, the exports, the next commands."""
-    from featherweight.measure.size import deployable_sizes
-
     variants = summary.get("variants") or {"distilled": summary}
     lines = [f"Done: {summary['name']}"]
     for name, variant in variants.items():
@@ -208,12 +210,6 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
     `retrain` (the distillation config; for QAT by default the one the student records).
     Returns {variant: summary}, "distilled" included.
     """
-    from featherweight.artifact import load_student, score_encoded
-    from featherweight.data import dev_splits, load_splits
-    from featherweight.data.splits import recorded_data_config
-    from featherweight.measure.size import artifact_sizes
-    from featherweight.tokens import encode_data
-
     distilled_dir = Path(distilled_dir)
     student = load_student(distilled_dir)
     if data is None:
@@ -227,13 +223,11 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
     target = lambda variant: workspace.variant_dir(distilled_dir, variant, root=output_dir)
     models, metas = {"distilled": student.model}, {"distilled": student.meta}
     if pruning is not None:
-        from featherweight.compression.prune import sparsity_report
 
         models["pruned"], base = _pruned(student, target("pruned"), pruning, retrain)
         metas["pruned"] = dataclasses.replace(base, pruning=pruning.to_dict(),
                                               sparsity=sparsity_report(models["pruned"]))
     if quantization is not None:
-        from featherweight.compression.quantize import calibration_batches, quantize
 
         calibration = None
         if quantization.classifier_quantization == "static":  # the held-out train slice, never dev
@@ -242,7 +236,6 @@ def make_variants(distilled_dir, *, pruning: PruneConfig | None = None, quantiza
             variant = "quantized" if source == "distilled" else "pruned-quantized"
             model, extra = models[source], {}
             if quantization.qat_epochs:
-                from featherweight.compression.qat import quantization_aware
 
                 model, extra["qat_history"] = quantization_aware(
                     model, student.tokenizer, distilled_dir / "tokenizer", quantization,
@@ -272,9 +265,6 @@ def _recorded_distill_config(student, directory: Path) -> DistillConfig:
 
 def _pruned(student, out: Path, pruning: PruneConfig, retrain: DistillConfig | None):
     """The pruned model and the metadata to build on: one-shot from the student, or gradual by retraining."""
-    from featherweight.artifact import load_student
-    from featherweight.compression.prune import GradualPruner, prune
-
     if pruning.pruning_schedule == "one-shot":
         return prune(student.model, pruning), student.meta
     if retrain is None:
@@ -289,9 +279,6 @@ def _pruned(student, out: Path, pruning: PruneConfig, retrain: DistillConfig | N
 def _save_variant(out: Path, model, tokenizer, meta: StudentMeta) -> None:
     """Save a variant (staged, then moved into place); its student.json gets the weights' sizes, measured after
     they are written."""
-    from featherweight.artifact import save_student
-    from featherweight.measure.size import weights_sizes
-
     with staged_directory(out) as staged:
         save_student(staged, model, tokenizer, meta)
         write_student_meta(staged, dataclasses.replace(meta, sizes=weights_sizes(staged)))

@@ -27,7 +27,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from featherweight.analysis.reference import student_label
+from featherweight.experiments.records import default_runs_dir
 from featherweight.measure.metrics import PER_CLASS
+from featherweight.measure.size import weights_sizes
 from featherweight.student_meta import STUDENT_FILE, StudentMeta, read_student_meta
 
 logger = logging.getLogger(__name__)
@@ -98,8 +101,6 @@ def _scalars(summary: dict) -> dict:
 
 
 def _label(arch, embedding, dim, buckets, pooling=None) -> str | None:
-    from featherweight.analysis.reference import student_label
-
     try:
         return student_label(arch, embedding, dim, buckets, pooling)
     except KeyError:
@@ -173,7 +174,6 @@ def _measured(record: dict) -> dict:
     directory = Path(record["artifact"])
     if not (directory / "model.safetensors").is_file():
         return {}
-    from featherweight.measure.size import weights_sizes
 
     try:
         sizes = weights_sizes(directory)
@@ -443,8 +443,6 @@ class AnalyzeResultsConfig:
 
 def analyze_results(config: AnalyzeResultsConfig) -> dict:
     """Collect the records, write the tables asked for, and return the aggregated rows."""
-    from featherweight.experiments.records import default_runs_dir
-
     runs_dir = Path(config.runs_dir) if config.runs_dir else default_runs_dir()
     records = collect(runs_dir) if runs_dir.is_dir() or not config.tables else []
     known = {record_key(record) for record in records}

@@ -34,7 +34,16 @@ from pathlib import Path
 from typing import Literal
 
 from featherweight import workspace
+from featherweight.data import DataConfig, read_text, train_path
+from featherweight.experiments.pipeline import CompressConfig, compress, ensure_teacher
+from featherweight.experiments.records import default_runs_dir, record_run
+from featherweight.experiments.results import (_flatten, _student_identity, append_records, collect, config_id,
+                                               find_run, read_table, run_records, setting_id)
+from featherweight.measure.size import artifact_sizes
+from featherweight.progress import progress_bar
+from featherweight.ray_shards import ray_session
 from featherweight.student_meta import read_student_meta
+from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
 from featherweight.workspace import VARIANT_ACTIONS
 
 logger = logging.getLogger(__name__)
@@ -49,14 +58,10 @@ NO_AUGMENTATION = (None, False, "none", "None", "")
 
 
 def _data_fields() -> list[str]:
-    from featherweight.data import DataConfig
-
     return [f.name for f in dataclasses.fields(DataConfig)]
 
 
 def _config_fields() -> list[str]:
-    from featherweight.experiments.pipeline import CompressConfig
-
     return [f.name for f in dataclasses.fields(CompressConfig) if f.name not in NOT_SETTABLE]
 
 
@@ -71,9 +76,6 @@ def _unknown_key_error(source: str, key: str, where: str = "") -> ValueError:
 
 
 def _hints() -> dict:
-    from featherweight.data import DataConfig
-    from featherweight.experiments.pipeline import CompressConfig
-
     return {**typing.get_type_hints(DataConfig), **typing.get_type_hints(CompressConfig)}
 
 
@@ -99,7 +101,6 @@ def load_grid(path) -> dict:
     """Read a grid YAML file into a mapping (not yet validated: `expand` does that)."""
     import yaml
 
-    from featherweight.data import read_text
 
     path = Path(path)
     if not path.is_file():
@@ -125,10 +126,6 @@ def expand(grid: dict, *, source: str = "grid") -> list:
     Raises ValueError naming the key for unknown keys, non-list axes, settings given twice, bad values and
     duplicate runs. `source` (e.g. the file name) starts every message.
     """
-    from featherweight.data import DataConfig
-    from featherweight.experiments.pipeline import CompressConfig
-    from featherweight.experiments.results import config_id
-
     valid = set(setting_keys())
     fixed, axes, set_by = {}, {}, {}
 
@@ -241,8 +238,6 @@ def artifact_records(config) -> list[dict]:
     """Records of a finished run built from its artifacts, for one that has no sacred record (e.g. a copy)."""
     import json
 
-    from featherweight.experiments.results import _student_identity, config_id, setting_id
-    from featherweight.measure.size import artifact_sizes
 
     config_dict = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     identity = _student_identity(config_dict)
@@ -260,8 +255,6 @@ def artifact_records(config) -> list[dict]:
 
 
 def _flat(data: dict, prefix: str = "") -> dict:
-    from featherweight.experiments.results import _flatten
-
     return _flatten(data, prefix)
 
 
@@ -273,10 +266,6 @@ def run_one(config, runs_dir: str) -> dict:
 
     Runs in a worker (pool process or Ray task); every error is caught so that one run never stops a sweep.
     """
-    from featherweight.experiments.pipeline import compress
-    from featherweight.experiments.records import record_run
-    from featherweight.experiments.results import config_id, find_run, run_records
-
     identity = config_id(config)
     try:
         record_run("compress", config, lambda: compress(config), runs_dir=runs_dir, seed=config.seed)
@@ -298,7 +287,6 @@ def _run_local(configs: list, runs_dir: str, workers: int, progress: bool):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from featherweight.progress import progress_bar
 
     context = multiprocessing.get_context("spawn")  # no forked torch state
     with ProcessPoolExecutor(min(workers, len(configs)), mp_context=context, initializer=_one_thread) as pool:
@@ -308,17 +296,11 @@ def _run_local(configs: list, runs_dir: str, workers: int, progress: bool):
 
 
 def _run_serial(configs: list, runs_dir: str, progress: bool):
-    from featherweight.progress import progress_bar
-
     for config in progress_bar(configs, desc="sweep", enable=progress):
         yield run_one(config, runs_dir)
 
 
 def _run_ray(configs: list, runs_dir: str, workers: int, address: str | None, progress: bool):
-    from featherweight.progress import progress_bar
-    from featherweight.ray_shards import ray_session
-    from featherweight.experiments.results import config_id
-
     with ray_session(address, num_cpus=workers) as ray:  # a local instance sized to `workers`, or the cluster
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
         pending = {task.remote(config, runs_dir): config for config in configs}
@@ -337,10 +319,6 @@ def _run_ray(configs: list, runs_dir: str, workers: int, address: str | None, pr
 def prepare(configs: list, progress: bool = True) -> None:
     """Make, once and here, what runs share: each distinct teacher and its soft targets of train and
     augmented files, so parallel workers only read them."""
-    from featherweight.data import train_path
-    from featherweight.experiments.pipeline import ensure_teacher
-    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
-
     done = set()
     for config in configs:
         if config.alpha >= 1:
@@ -374,9 +352,6 @@ class SweepOutcome:
 def run_configs(configs: list, *, backend: str = "local", workers: int = 2, ray_address: str | None = None,
                 runs_dir=None, results=None, rerun: bool = False, progress: bool = True) -> SweepOutcome:
     """Run the configs not yet done on the backend; append every run's records to the results table."""
-    from featherweight.experiments.records import default_runs_dir
-    from featherweight.experiments.results import append_records, collect, config_id, read_table
-
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     results = Path(results) if results else runs_dir / "results.jsonl"
     known: dict[str, list[dict]] = {}
@@ -456,7 +431,6 @@ def sweep(config: SweepConfig) -> dict:
     """Expand the grid and run it (or, with dry_run, list it); return counts, failures and the table path."""
     configs = expand(load_grid(config.grid), source=config.grid)
     if config.dry_run:
-        from featherweight.experiments.results import config_id
 
         return {"runs": [{"name": c.name, "config_id": config_id(c), "output_dir": c.output_dir,
                           "done": artifacts_complete(c)} for c in configs]}

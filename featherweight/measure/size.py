@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from featherweight import workspace
+from featherweight.compression.quantized.packing import packed_bits, unpack_flat
 from featherweight.student_meta import STUDENT_FILE, read_student_meta
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,6 @@ def tensor_sizes(path) -> dict:
     import numpy as np
     from safetensors import safe_open
 
-    from featherweight.compression.quantized.packing import packed_bits, unpack_flat
 
     header = safetensors_header(path)
     by_dtype, params, nonzero = {}, 0, 0

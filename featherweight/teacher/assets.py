@@ -23,6 +23,8 @@ MPNET = "mpnet"
 MPNET_NAME = "all-mpnet-base-v2"
 MPNET_PACKAGES = tuple(f"{MPNET_NAME}-pypi-part-{number:03d}" for number in range(1, 6))
 COMPLETE = ".featherweight-complete"  # written last: a directory without it is a partial assembly
+TEACHER_INFO = "featherweight_teacher.json"  # in a teacher directory: how it was made (max_length, task, ...)
+TEACHER_MAX_LENGTH = 128  # word pieces per text a teacher reads by default (fine-tuning, labelling, scoring)
 
 
 def cache_root() -> Path:

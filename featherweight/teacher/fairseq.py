@@ -35,7 +35,7 @@ from types import SimpleNamespace
 
 from featherweight.data.tasks import TASKS
 from featherweight.fingerprint import file_sha256
-from featherweight.teacher.assets import COMPLETE, cache_root
+from featherweight.teacher.assets import COMPLETE, TEACHER_INFO, TEACHER_MAX_LENGTH, cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +156,6 @@ def convert(sources: FairseqSources, target: Path, source: str) -> Path:
 
     `source` (the --teacher value) is recorded in its featherweight_teacher.json.
     """
-    from featherweight.teacher.model import TEACHER_INFO, TEACHER_MAX_LENGTH
-
     state = load_checkpoint(sources.checkpoint)
     data = str(_task_field(state, "data") or "")  # the fine-tuning data path, e.g. .../SST-2-bin
     dictionary = load_dictionary(sources.dictionary)

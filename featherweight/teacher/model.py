@@ -13,14 +13,12 @@ from featherweight.config_io import read_json
 from featherweight.data.tasks import TaskSpec
 from featherweight.devices import autocast, resolve_device, to_device
 from featherweight.progress import progress_bar
-from featherweight.teacher.assets import MPNET, mpnet_directory
+from featherweight.teacher.assets import MPNET, TEACHER_INFO, TEACHER_MAX_LENGTH, mpnet_directory
 from featherweight.teacher.fairseq import fairseq_teacher_directory, is_fairseq_teacher
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TEACHER = "minilm"
-TEACHER_INFO = "featherweight_teacher.json"
-TEACHER_MAX_LENGTH = 128  # word pieces per text a teacher reads by default (fine-tuning, labelling, scoring)
 HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # "name" or "namespace/name" on the hub
 TEACHER_FIX = ("pass a directory written by `featherweight finetune` (its best/ directory), or a Hugging Face "
                "model name with the network on")

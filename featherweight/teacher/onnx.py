@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from featherweight import workspace
+from featherweight.deploy.runtime import ort_session
 from featherweight.fingerprint import path_sha256
-from featherweight.teacher.model import (TEACHER_MAX_LENGTH, batched_logits, collate, resolve_teacher,
-                                         tokenize_rows)
+from featherweight.teacher.model import TEACHER_MAX_LENGTH, batched_logits, collate, resolve_teacher, tokenize_rows
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,6 @@ def teacher_onnx(teacher: str, runtime: str, model, tokenizer, *, cache_dir=None
 def onnx_session(path, threads: int = 1):
     """An onnxruntime CPU session of a teacher's ONNX file with `threads` intra-op threads (0: onnxruntime's
     default)."""
-    from featherweight.deploy.runtime import ort_session
-
     return ort_session(path, threads=threads)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .backend import symmetric_int8
 from .modules import _Derived
 from .packing import pack_flat, packed_name, packed_width, unpack_flat
 
@@ -82,8 +83,6 @@ def fake_quantize(weight: torch.Tensor, scheme: str, per_tensor: bool = False) -
     Exactly the values `quantize` stores for this tensor under `scheme` (int8-row, int4-row or int2-row);
     `per_tensor` (hash importance weights): b-bit codes with one scale for the tensor, int8 included.
     """
-    from .backend import symmetric_int8
-
     with torch.no_grad():
         if scheme == "int8-row" and not per_tensor:
             q, scale = symmetric_int8(weight)
