@@ -198,7 +198,7 @@ def test_quantized_student_predicts_like_the_float_one(arch, glue_dir, tmp_path)
 
 def test_static_calibration_reads_the_heldout_slice_never_dev(glue_dir, tmp_path, monkeypatch):
     """The pipeline calibrates static scales on the held-out train rows, not on dev."""
-    import featherweight.compression.quantize as module
+    import featherweight.experiments.pipeline as module  # where make_variants looks calibration_batches up
     from featherweight.experiments.pipeline import make_variants
 
     seen = []

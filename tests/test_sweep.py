@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from featherweight.data import DataConfig
+from featherweight.experiments import sweep as sweep_module
+from featherweight.experiments.pipeline import CompressConfig
 from featherweight.experiments.results import collect, read_table
 from featherweight.experiments.sweep import SweepConfig, expand, load_grid, run_configs, sweep
 from conftest import tiny_grid
@@ -113,3 +117,13 @@ def test_dry_run_lists_runs_without_running(glue_dir, tmp_path):
     listed = sweep(SweepConfig(grid=str(grid_file), dry_run=True, runs_dir=str(tmp_path / "runs")))
     assert [run["name"] for run in listed["runs"]] == ["sst-2-ffn-char8-a1-s1", "sst-2-ffn-char8-a1-s2"]
     assert not any(run["done"] for run in listed["runs"]) and not (tmp_path / "runs").exists()
+
+
+def test_prepare_labels_on_the_runs_device_once_per_teacher_and_file(glue_dir, monkeypatch):
+    """The shared soft targets are made on the device the runs name, and once for runs that share them."""
+    labelled = []
+    monkeypatch.setattr(sweep_module, "ensure_teacher", lambda config, epochs: "teacher-dir")
+    monkeypatch.setattr(sweep_module, "soft_targets", labelled.append)
+    data = DataConfig(task="sst-2", glue_dir=str(glue_dir))
+    sweep_module.prepare([CompressConfig(data=data, device="cpu", seed=seed) for seed in (1, 2)], progress=False)
+    assert [(c.teacher, Path(c.data_file).name, c.device) for c in labelled] == [("teacher-dir", "train.tsv", "cpu")]

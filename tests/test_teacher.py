@@ -10,7 +10,8 @@ import torch
 from featherweight.data import DataConfig, get_task
 from featherweight.measure.evaluate import EvaluateConfig, evaluate
 from featherweight.teacher.finetune import FinetuneConfig, finetune
-from featherweight.teacher.model import TEACHER_INFO, label_permutation, load_teacher, predict_logits
+from featherweight.compression.distill import DistillConfig, saved_soft_targets
+from featherweight.teacher.model import TEACHER_INFO, label_permutation, load_teacher, predict_logits, teacher_exists
 
 
 def distill_run_config(glue_dir, teacher, out, **overrides) -> FinetuneConfig:
@@ -114,3 +115,21 @@ def test_evaluate_scores_any_labelled_file(finetuned_teacher, glue_dir):
     scores = evaluate(EvaluateConfig(model=str(finetuned_teacher), data=DataConfig(task="sst-2"),
                                      data_file=str(glue_dir / "SST-2" / "dev.tsv"), progress=False))
     assert 0.0 <= scores["dev_accuracy"] <= 1.0 and scores["task"] == "sst-2"
+
+
+def test_teacher_exists_for_a_directory_or_a_fairseq_checkpoint(tmp_path):
+    assert teacher_exists(str(tmp_path)) and teacher_exists("fairseq:/models/roberta/checkpoint_best.pt")
+    assert not teacher_exists(str(tmp_path / "missing")) and not teacher_exists(None)
+
+
+def test_a_fairseq_teacher_labels_what_a_soft_target_folder_lacks(glue_dir, tmp_path):
+    """A folder of saved soft targets without the file's: a fairseq:PATH teacher can label it (no error),
+    a missing teacher directory cannot."""
+    (tmp_path / "saved").mkdir()
+    data_file = glue_dir / "SST-2" / "train.tsv"
+    config = DistillConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir)), soft_targets=str(tmp_path / "saved"),
+                           teacher="fairseq:/models/roberta/checkpoint_best.pt")
+    assert saved_soft_targets(config, data_file, train=True) is None
+    with pytest.raises(FileNotFoundError, match="there is no teacher"):
+        saved_soft_targets(DistillConfig(data=config.data, soft_targets=config.soft_targets,
+                                         teacher=str(tmp_path / "missing")), data_file, train=True)

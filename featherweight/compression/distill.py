@@ -28,6 +28,7 @@ from featherweight.measure.metrics import split_metrics
 from featherweight.progress import progress_bar, report
 from featherweight.student_meta import EmbeddingMeta, StudentMeta
 from featherweight.students import POOLINGS, build_student, parameter_groups, student_preset, training_preset
+from featherweight.teacher.model import teacher_exists
 from featherweight.teacher.soft_targets import SoftTargetConfig, find_soft_targets, load_soft_targets, soft_targets
 from featherweight.tokens import EncodedData, encode_data
 
@@ -197,7 +198,7 @@ def saved_soft_targets(config: DistillConfig, data_file: Path, train: bool) -> s
     if not saved_folder(config):
         return config.soft_targets if train else None
     found = find_soft_targets(config.soft_targets, data_file, config.data.task)
-    if found is None and not Path(config.teacher).is_dir():
+    if found is None and not teacher_exists(config.teacher):
         raise FileNotFoundError(f"--soft-targets {config.soft_targets} holds no soft targets made from {data_file} "
                                 f"(matched by content), and there is no teacher at {config.teacher} to label it; "
                                 "compute them with `featherweight soft-targets` or pass --teacher.")
@@ -253,7 +254,7 @@ def teacher_record(config: DistillConfig, saved: str | None = None) -> dict:
         teacher = meta.get("teacher")
         if teacher and Path(teacher).is_dir() and path_sha256(teacher) != meta.get("teacher_sha256"):
             teacher = None
-    return {"teacher": teacher if teacher and Path(teacher).is_dir() else None,
+    return {"teacher": teacher if teacher_exists(teacher) else None,
             "soft_targets": {"file": str(saved), **made_by}}
 
 

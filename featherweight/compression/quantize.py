@@ -37,6 +37,7 @@ CALIBRATION_HELP = ("Static classifier quantization needs calibration batches fr
                     "load_splits(data)['heldout'])), or use classifier_quantization='weight-only'.")
 CLASSIFIER_SCHEMES = ("weight-only", "dynamic-per-batch", "static", "int4-row", "int2-row", "none")
 IMPORTANCE_BITS = {"int8": 8, "int4": 4, "int2": 2}
+CALIBRATION_ROWS = 4096  # held-out rows that calibrate PyTorch static int8 scales (running min/max: no memory cost)
 QUANTIZED_MODULES = (Int8RowEmbedding, HalfEmbedding, DynamicInt8Linear, WeightInt8Linear, DynamicInt8LSTM,
                      WeightInt8LSTM, StaticInt8Classifier, LowBitEmbedding, LowBitLinear, LowBitLSTM, PQEmbedding)
 
@@ -67,7 +68,7 @@ class QuantizeConfig:
     # the student's own distillation rows and soft targets); 0 quantizes the trained weights as they are
     qat_epochs: int = 0
     qat_learning_rate: float | None = None  # learning rate of the QAT fine-tune; default: the student's own
-    calibration_rows: int = 4096  # the pipeline calibrates static scales on the first rows of the held-out slice
+    calibration_rows: int = CALIBRATION_ROWS  # static scales are calibrated on the first held-out train rows
 
     def __post_init__(self):
         if self.classifier_quantization == "dynamic":  # its name until issue 17: earlier artifacts and configs

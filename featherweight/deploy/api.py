@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 PARITY_ATOL = 1e-4  # max |logit difference| allowed between an exact export and its PyTorch reference
 MODEL_FILE = "model.onnx"
+# onnxruntime's static calibration keeps the activations of every calibration row in memory, so it takes fewer
+# rows than PyTorch's (compress --calibration-rows, quantize.CALIBRATION_ROWS), whose observers keep a running range
+ORT_CALIBRATION_ROWS = 256
 _SKIPPED_TOKENIZER_FILES = ("vectors.npy",)  # pretrained BPE vectors: training only
 
 
@@ -54,9 +57,7 @@ class ExportConfig:
     opset: int = 17  # pinned ONNX opset
     c_prefix: str = "fw"  # C identifiers and file names: <prefix>_predict, <prefix>_model.c
     glue_dir: str | None = None  # data for static calibration / evaluate; default: the student's training data
-    # held-out train rows for static int8 calibration; fewer than compress's --calibration-rows, as onnxruntime
-    # keeps the activations of every calibration row in memory
-    calibration_rows: int = 256
+    calibration_rows: int = ORT_CALIBRATION_ROWS  # held-out train rows for onnx-int8 static calibration
     evaluate: bool = False  # also score the export and PyTorch on the dev split(s)
     verify: bool = True  # run the export on the golden sentences and compare with PyTorch
 

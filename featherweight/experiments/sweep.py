@@ -331,7 +331,8 @@ def prepare(configs: list, progress: bool = True) -> None:
             if key not in done:
                 done.add(key)
                 soft_targets(SoftTargetConfig(teacher=teacher, data_file=str(data_file), task=config.data.spec,
-                                              skip_bad_rows=config.data.skip_bad_rows, progress=progress))
+                                              skip_bad_rows=config.data.skip_bad_rows, device=config.device,
+                                              progress=progress))
 
 
 @dataclass

@@ -24,6 +24,11 @@ TEACHER_FIX = ("pass a directory written by `featherweight finetune` (its best/ 
                "model name with the network on")
 
 
+def teacher_exists(teacher: str | None) -> bool:
+    """True when `teacher` names a teacher on this machine: a directory, or a fairseq:PATH checkpoint."""
+    return bool(teacher) and (is_fairseq_teacher(teacher) or Path(teacher).is_dir())
+
+
 def resolve_teacher(name_or_path: str) -> str:
     """A local directory or hub name for a teacher; "minilm" (the default) and "mpnet" are named offline teachers,
     and "fairseq:PATH" a fine-tuned fairseq RoBERTa checkpoint (converted once into a Hugging Face directory).
