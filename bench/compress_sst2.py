@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--students-dir", default=str(ROOT / "bench" / "work" / "students"))
     parser.add_argument("--glue-dir", default=None, help="default: the data directory each student recorded")
     parser.add_argument("--work-dir", default=str(ROOT / "bench" / "work" / "compressed"))
-    parser.add_argument("--teacher", default=str(ROOT / "bench" / "work" / "teacher-sst-2"),
+    parser.add_argument("--teacher", default=str(ROOT / "bench" / "work" / "teacher-sst-2-minilm"),
                         help="teacher directory for the size ratio ('' to skip)")
     parser.add_argument("--classifier-quantization", choices=("dynamic", "static"), default="dynamic")
     parser.add_argument("--results", default=str(ROOT / "bench" / "results" / "compress_sst2.json"))

@@ -31,7 +31,8 @@ STUDENTS = [  # (arch, embedding, dim, hash buckets K)
 def student_config(args, arch: str, embedding: str, dim: int, buckets, seed: int) -> DistillConfig:
     work = Path(args.work_dir)
     suffix = f"-k{buckets}" if buckets not in (None, HASH_BUCKETS) else ""
-    config = DistillConfig(data=DataConfig(task="sst-2", glue_dir=args.glue_dir), teacher=str(work / "teacher-sst-2" / "best"),
+    teacher = work / "teacher-sst-2-minilm" / "best"  # bench/teacher.py's 2-epoch MiniLM (89.2% dev)
+    config = DistillConfig(data=DataConfig(task="sst-2", glue_dir=args.glue_dir), teacher=str(teacher),
                            soft_targets=args.soft_targets or None,
                            student_arch=arch, embedding_type=embedding, embedding_dim=dim,
                            hash_buckets=buckets or HASH_BUCKETS, alpha=args.alpha, seed=seed, epochs=args.epochs,

@@ -39,10 +39,15 @@ class Step:
 
 
 STEPS = (
+    # the 2-epoch MiniLM (bench/work/teacher-sst-2-minilm) whose committed soft targets compress uses without a teacher
     Step("teacher", (("bench/teacher.py", *GLUE),),
          (R + "teacher_sst2.json", R + "soft_targets/sst-2-train.npz", R + "soft_targets/sst-2-dev.npz")),
     Step("teacher-mpnet", (("bench/teacher.py", *GLUE, "--teacher", "mpnet", "--checkpoint-every", "200"),),
          (R + "soft_targets/mpnet/sst-2-train.npz",)),
+    # fine-tunes the 1-epoch MiniLM (bench/work/teacher-sst-2) that the later steps label with
+    Step("peers", (("bench/peers.py",),),
+         (R + "peers_sst2.json", *(R + f"soft_targets/peers/sst-2-{name}.npz" for name in ("train", "augmented",
+                                                                                          "composed")))),
     # the speed comparison needs a masked LM: a head trained on the MiniLM encoder (the offline models have none)
     Step("augment", (("bench/train_mlm_head.py", *GLUE, "--out", "bench/work/minilm-mlm"),
                      ("bench/augment.py", *GLUE, "--per-word-sentences", "500", "--mask-group", "8")),
@@ -55,9 +60,6 @@ STEPS = (
     Step("skyline", (("bench/skyline.py", *GLUE),),
          (R + "skyline_runs.jsonl", R + "skyline_sst2.json", R + "skyline_qqp.json", R + "skyline_mnli.json",
           R + "skyline_teachers.json")),
-    Step("peers", (("bench/peers.py",),),
-         (R + "peers_sst2.json", *(R + f"soft_targets/peers/sst-2-{name}.npz" for name in ("train", "augmented",
-                                                                                          "composed")))),
     Step("lowbit", (("bench/lowbit_sst2.py",),), (R + "lowbit_sst2.json",)),
     Step("custom-task", (("bench/custom_task.py",),), (R + "custom_trec.json",)),
     Step("export", (("bench/export_sst2.py", *PEER_STUDENTS, "--teacher", "bench/work/teacher-sst-2/best", *GLUE),),

@@ -67,7 +67,9 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=500, help="optimizer steps between checkpoints")
     args = parser.parse_args()
 
-    suffix = "" if args.teacher == "minilm" else f"-{args.teacher}"
+    # each teacher in its own folder: bench/work/teacher-sst-2 is the 1-epoch MiniLM that bench/peers.py fine-tunes
+    # and the study, peers, lowbit and export benchmarks label with
+    suffix = f"-{args.teacher}"
     config = FinetuneConfig(data=DataConfig(task="sst-2", glue_dir=args.glue_dir), teacher=args.teacher,
                             output_dir=str(Path(args.work_dir) / f"teacher-sst-2{suffix}"), epochs=args.epochs,
                             device=args.device, checkpoint_every=args.checkpoint_every)
