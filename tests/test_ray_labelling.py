@@ -104,3 +104,39 @@ def test_augment_on_ray_writes_the_local_rows_and_redoes_only_a_missing_shard(lo
                                                lambda: augment(config("ray", backend="ray")), "shard-*")
     _only_changed(before, after, ["shard-00002.json", "shard-00002.tsv"])
     assert again["rows"] == on_ray["rows"] and (tmp_path / "ray" / "augmented.tsv").read_text() == text
+
+
+def test_onnx_labelling_on_ray_matches_local_onnx(local_ray, one_thread, finetuned_teacher, glue_dir, tmp_path):
+    """--runtime onnx on Ray: each worker runs the cached ONNX teacher and gives the local ONNX logits."""
+    from featherweight.teacher.soft_targets import SoftTargetConfig, soft_targets
+
+    def config(folder, **backend):
+        return SoftTargetConfig(teacher=str(finetuned_teacher), data_file=str(glue_dir / "SST-2" / "dev.tsv"),
+                                output=str(tmp_path / folder / "targets.npz"), shard_size=25, progress=False,
+                                runtime="onnx", **backend)
+
+    local = soft_targets(config("local"))
+    on_ray = soft_targets(config("ray", backend="ray"))
+    assert on_ray.meta["backend"] == "ray" and on_ray.meta["runtime"] == local.meta["runtime"] == "onnx"
+    np.testing.assert_allclose(on_ray.logits, local.logits, rtol=0, atol=1e-5)
+    assert (on_ray.line_numbers == local.line_numbers).all()
+
+
+def test_masked_lm_augmentation_on_ray_writes_the_local_rows(local_ray, one_thread, glue_dir, tmp_path):
+    """Augmentation with a masked LM on Ray: every worker loads the MLM and writes the rows the local run writes."""
+    from featherweight.augment import AugmentConfig, augment
+    from featherweight.data import DataConfig
+    from conftest import build_tiny_glove, build_tiny_mlm
+
+    glove_dir, mlm = str(build_tiny_glove(tmp_path / "glove")), str(build_tiny_mlm(tmp_path / "mlm"))
+
+    def config(folder, **backend):
+        return AugmentConfig(data=DataConfig(task="sst-2", glue_dir=str(glue_dir), heldout_fraction=0.1),
+                             output=str(tmp_path / folder / "augmented.tsv"), glove_dir=glove_dir, mlm=mlm,
+                             samples=4, top_k=4, shard_rows=30, max_rows=60, progress=False, **backend)
+
+    local = augment(config("local"))
+    on_ray = augment(config("ray", backend="ray"))
+    assert on_ray["candidate_source"] == local["candidate_source"] == "masked LM + GloVe"
+    assert (tmp_path / "ray" / "augmented.tsv").read_text() == (tmp_path / "local" / "augmented.tsv").read_text()
+    assert on_ray["rows"] == local["rows"] > 0
