@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -87,6 +88,16 @@ def test_finished_run_is_reused_not_retrained(tmp_path, glue_dir, tiny_bert):
     modified = (config.best_dir / "model.safetensors").stat().st_mtime_ns
     assert finetune(config) == first
     assert (config.best_dir / "model.safetensors").stat().st_mtime_ns == modified
+
+
+def test_the_same_data_folder_written_relatively_resumes_the_run(tmp_path, glue_dir, tiny_bert, monkeypatch):
+    """--glue-dir ../data and its absolute form name the same data: the finished run is reused, not refused."""
+    config = distill_run_config(glue_dir, tiny_bert, tmp_path / "t", epochs=1)
+    first = finetune(config)
+    monkeypatch.chdir(tmp_path)
+    relative = distill_run_config(os.path.relpath(glue_dir, tmp_path), tiny_bert, tmp_path / "t", epochs=1)
+    assert relative.data.glue_dir != config.data.glue_dir
+    assert finetune(relative) == first
 
 
 def test_label_order_mismatch_is_reordered_or_refused():

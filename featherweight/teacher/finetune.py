@@ -5,6 +5,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ FINETUNE_OPTION_RULES = {
 }
 # how and where a run runs, not which teacher it makes: a run may resume with other values
 RUNTIME_FIELDS = ("progress", "output_dir", "device", "precision")
+DATA_PATHS = ("glue_dir", "train_file", "dev_file")  # the same file however the path is written
 
 
 @dataclass
@@ -182,8 +184,9 @@ def _check_same_config(out: Path, config: FinetuneConfig) -> None:
     if path.is_file():
         previous = json.loads(path.read_text())
         # data settings added since the directory was made count as their defaults
-        previous["data"] = {**dataclasses.asdict(DataConfig()), **previous.get("data", {})}
+        previous["data"] = _same_paths({**dataclasses.asdict(DataConfig()), **previous.get("data", {})})
         current = json.loads(json.dumps(current))
+        current["data"] = _same_paths(current["data"])
         changed = sorted(key for key in current if previous.get(key) != current[key])
         if changed:
             raise ValueError(f"{out} holds a teacher fine-tuned with other settings (changed: {changed}). "
@@ -191,6 +194,11 @@ def _check_same_config(out: Path, config: FinetuneConfig) -> None:
     else:
         out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(current, indent=2))
+
+
+def _same_paths(data: dict) -> dict:
+    """Data settings with their paths resolved, so ../shared/data/glue and its absolute form are the same data."""
+    return {key: os.path.realpath(value) if key in DATA_PATHS and value else value for key, value in data.items()}
 
 
 def _optimizer(model, config: FinetuneConfig, total_steps: int):
