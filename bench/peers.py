@@ -170,33 +170,47 @@ def student_command(name: str, args: argparse.Namespace) -> list[str]:
             "--no-progress", "--runs-dir", relative(Path(args.work_dir) / "runs")]
 
 
-def student_records(sets: dict, args: argparse.Namespace) -> list[dict]:
-    """Distil each student of STUDENTS (skipped when its artifacts exist) and score all four variants."""
+def distil_once(command: list[str], output: Path) -> None:
+    """Run the compress command of a student unless its last variant (pruned-quantized) is already saved."""
+    from featherweight.workspace import variant_dir
+
+    if not (variant_dir(output, "pruned-quantized") / "student.json").is_file():
+        print("running python " + " ".join(command), flush=True)
+        subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
+
+
+def variant_records(name: str, output: Path, command: list[str], sets: dict) -> list[dict]:
+    """The four variants of the student distilled at `output` by `command`, each scored on `sets` and sized."""
     from featherweight.analysis.skyline import VARIANT_SHORT
     from featherweight.artifact import load_student, predict_data
-    from featherweight.workspace import VARIANT_SUFFIXES
     from featherweight.measure.size import deployable_sizes, weights_sizes
+    from featherweight.workspace import VARIANTS, variant_dir
 
+    records = []
+    for variant in VARIANTS:
+        directory = variant_dir(output, variant)
+        student = load_student(directory)
+        predict = lambda data: predict_data(student, data).argmax(1)
+        record = {"system": "featherweight", "name": f"{name} {VARIANT_SHORT[variant]}".rstrip(),
+                  "variant": variant, "deployable_bytes": deployable_sizes(directory)["deployable_bytes"],
+                  "weights_gzip_bytes": weights_sizes(directory)["gzip_bytes"],
+                  "accuracy": accuracies(predict, sets), "artifact": relative(directory),
+                  "command": shell_line(command)}
+        if variant == "distilled":
+            record["accuracy_by_max_length"] = by_max_length(student, sets)
+        records.append(record)
+        print(f"{records[-1]['name']}: {records[-1]['deployable_bytes'] / 1e3:.1f} KB {records[-1]['accuracy']}",
+              flush=True)
+    return records
+
+
+def student_records(sets: dict, args: argparse.Namespace) -> list[dict]:
+    """Distil each student of STUDENTS (skipped when its artifacts exist) and score all four variants."""
     records = []
     for name in args.students or STUDENTS:
         command, output = student_command(name, args), student_output(name, args)
-        if not (output.parent / (output.name + VARIANT_SUFFIXES["pruned-quantized"]) / "student.json").is_file():
-            print("running python " + " ".join(command), flush=True)
-            subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
-        for variant, suffix in VARIANT_SUFFIXES.items():
-            directory = output.parent / (output.name + suffix)
-            student = load_student(directory)
-            predict = lambda data: predict_data(student, data).argmax(1)
-            record = {"system": "featherweight", "name": f"{name} {VARIANT_SHORT[variant]}".rstrip(),
-                      "variant": variant, "deployable_bytes": deployable_sizes(directory)["deployable_bytes"],
-                      "weights_gzip_bytes": weights_sizes(directory)["gzip_bytes"],
-                      "accuracy": accuracies(predict, sets), "artifact": relative(directory),
-                      "command": shell_line(command)}
-            if variant == "distilled":
-                record["accuracy_by_max_length"] = by_max_length(student, sets)
-            records.append(record)
-            print(f"{records[-1]['name']}: {records[-1]['deployable_bytes'] / 1e3:.1f} KB {records[-1]['accuracy']}",
-                  flush=True)
+        distil_once(command, output)
+        records += variant_records(name, output, command, sets)
     return records
 
 

@@ -1,0 +1,85 @@
+"""bench/teacher_bound.py: its students and commands, the teacher's labelling of the transfer files, comparisons."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from conftest import load_bench
+from featherweight.cli import build_parser
+from featherweight.cli_args import dataclass_from_args
+from featherweight.experiments.pipeline import CompressConfig
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_bench("teacher_bound")
+
+
+def args_for(tmp_path, **overrides) -> argparse.Namespace:
+    settings = dict(teacher=str(tmp_path / "teacher" / "best"), name="strong", runtime="onnx",
+                    glue_dir="../shared/data/glue", shifted_dir="../shared/data/shifted", work_dir="bench/work")
+    return argparse.Namespace(**{**settings, **overrides})
+
+
+def test_the_bpe100_student_is_the_bpe25_recipe_at_100_dimensions(bench):
+    small, large = (bench.STUDENTS[name][0] for name in bench.STUDENTS)
+    at = small.index("--embedding-dim") + 1
+    assert (small[at], large[at]) == ("25", "100")
+    assert small[:at] + small[at + 1:] == large[:at] + large[at + 1:]
+
+
+def test_student_command_distils_from_the_kept_logits(bench, tmp_path):
+    """The command parses to a compress config reading the kept soft targets, in its own output folder."""
+    args = args_for(tmp_path)
+    command = bench.student_command("BiLSTM BPE100 (max pooling)", args)
+    assert command[0] == "compress.py"
+    config = dataclass_from_args(CompressConfig, build_parser(["compress"]).parse_args(["compress", *command[1:]]))
+    assert (config.student_arch, config.embedding_type, config.embedding_dim) == ("bilstm", "bpe", 100)
+    assert config.soft_targets == "bench/results/soft_targets/strong"
+    assert config.output_dir.endswith("bilstm-bpe100-(max-pooling)-strong")
+    assert config.augmented_file and config.composed_file
+    assert list(config.compression_actions) == ["distill", "prune", "quantize"]
+
+
+def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, monkeypatch):
+    """Every transfer file is labelled by the teacher (the soft-targets command) and its logits are kept."""
+    from featherweight import workspace
+
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    args = args_for(tmp_path)
+    ran, real_run = [], bench.subprocess.run
+
+    def fake_run(command, **options):
+        if command[0] != bench.sys.executable:
+            return real_run(command, **options)  # git, for the provenance of the kept copies
+        command = command[1:]
+        ran.append(command)
+        data_file = command[command.index("--data-file") + 1]
+        made = workspace.soft_targets_file(args.teacher, "sst-2", data_file)
+        made.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(made, logits=np.zeros((2, 2), np.float32))
+        made.with_suffix(".json").write_text(json.dumps({"data_file": data_file}))
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    lines = bench.label_transfer(args)
+    assert [c[c.index("--data-file") + 1] for c in ran] == list(bench.transfer_files(args.glue_dir).values())
+    assert all(c[c.index("--runtime") + 1] == "onnx" and c[c.index("--teacher") + 1] == args.teacher for c in ran)
+    kept = tmp_path / "results" / "soft_targets" / "strong"
+    assert sorted(p.name for p in kept.glob("*.npz")) == ["sst-2-augmented.npz", "sst-2-composed.npz",
+                                                          "sst-2-train.npz"]
+    assert json.loads((kept / "sst-2-train.json").read_text())["teacher_description"] == "strong"
+    assert len(lines) == 3 and all("soft-targets" in line for line in lines)
+
+
+def test_each_record_is_compared_with_the_thesis_and_the_minilm_student(bench):
+    record = {"name": "BiLSTM BPE25 (max pooling) +q", "variant": "quantized", "accuracy": {"sst2_dev": 88.9}}
+    minilm = {"BiLSTM BPE25 (max pooling) +q": {"accuracy": {"sst2_dev": 87.5}, "deployable_bytes": 415_000,
+                                                 "command": "..."}}
+    out = bench.compared(record, "BiLSTM BPE25 (max pooling)", minilm)
+    assert out["thesis"] == {"sst2_dev": 88.33, "gzip_bytes": 404_000}
+    assert out["minilm_teacher"] == {"accuracy": {"sst2_dev": 87.5}, "deployable_bytes": 415_000}
+    assert bench.compared({**record, "name": "other"}, "BiLSTM BPE100 (max pooling)", minilm)["minilm_teacher"] is None
+    assert bench.compared(record, "BiLSTM BPE100 (max pooling)", {})["thesis"]["sst2_dev"] == 89.08
