@@ -184,7 +184,7 @@ def test_packed_c_computes_the_bits_of_the_same_weights_unpacked_to_int8(case, e
     student = load_student(directory)
     plain = tmp_path / "plain"
     shutil.copytree(out, plain)
-    write_c(student.meta.to_dict(), unpacked(int8_weights(student)), build_port(student.tokenizer), plain)
+    write_c(student.meta, unpacked(int8_weights(student)), build_port(student.tokenizer), plain)
     assert (plain / "fw_model.c").read_text() != (out / "fw_model.c").read_text()
     texts = TEXTS + make_sentences(40, seed=11)[0]
     expected, _ = c_build.run_logits(c_build.build_host(plain, tmp_path / "plain-build")[0], texts)

@@ -221,7 +221,7 @@ def onnx_metadata(meta: StudentMeta) -> dict[str, str]:
 
 def _export_c(student, port: dict, out: Path, config: ExportConfig) -> dict:
     weights = int8_weights(student)
-    source, header = write_c(student.meta.to_dict(), weights, port, out, config.c_prefix)
+    source, header = write_c(student.meta, weights, port, out, config.c_prefix)
     info = {"files": {"source": source.name, "header": header.name}, "c_prefix": config.c_prefix,
             "bytes": {"source": source.stat().st_size, "header": header.stat().st_size,
                       "int8_weights": int8_bytes(weights)},  # as stored: b-bit codes packed, PQ codes + codebooks
