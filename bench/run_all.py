@@ -67,6 +67,8 @@ STEPS = (
     Step("export", (("bench/export_sst2.py", *PEER_STUDENTS, "--teacher", "bench/work/teacher-sst-2/best", *GLUE),),
          (R + "export_sst2.json",)),
     Step("labeller", (("bench/labeller.py",),), (R + "labeller_sst2.json",)),
+    Step("labeller-mpnet", (("bench/labeller.py", "--teacher", "bench/work/teacher-sst-2-mpnet/best", "--output",
+                             R + "labeller_sst2_mpnet.json"),), (R + "labeller_sst2_mpnet.json",)),
 )
 
 
