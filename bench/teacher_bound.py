@@ -5,8 +5,8 @@ Run from the repository root (after `python bench/teacher.py --teacher mpnet` an
     python bench/teacher_bound.py --teacher DIR --name NAME --students "BiLSTM BPE25 (max pooling)"
 
 1. The teacher labels the transfer data of bench/peers.py (SST-2 train, its 198k GloVe-augmented rows and 20k composed
-   pseudo-reviews) once, through ONNX Runtime by default (`featherweight soft-targets`, resumable shards: hours for
-   MPNet on 2 CPU cores); the logits are kept in bench/results/soft_targets/<name>/.
+   pseudo-reviews) once (`featherweight soft-targets`, resumable shards: hours for MPNet on 2 CPU cores; the train
+   rows are a cache hit after bench/teacher.py); the logits are kept in bench/results/soft_targets/<name>/.
 2. Each student of STUDENTS (the peers recipe of BiLSTM BPE25 with max pooling, and the same at 100 dimensions, the
    thesis's 839 KB point) distils from them with `featherweight compress --soft-targets`, and is pruned, quantized and
    both (skipped when its artifacts exist).
@@ -61,14 +61,16 @@ def label_transfer(args: argparse.Namespace) -> list[str]:
         command = label_command(args.teacher, data_file, args.runtime)
         print("running " + shell_line(command), flush=True)  # a cache hit once labelled by this teacher
         subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
-        keep_soft_targets(workspace.soft_targets_file(args.teacher, "sst-2", data_file), soft_targets_dir(args),
-                          teacher_description=args.name)
+        made = workspace.soft_targets_file(args.teacher, "sst-2", data_file, args.runtime)
+        keep_soft_targets(made, soft_targets_dir(args), teacher_description=args.name)
         lines.append(shell_line(command))
     return lines
 
 
 def soft_targets_dir(args: argparse.Namespace) -> Path:
-    return RESULTS / "soft_targets" / args.name
+    """Where the logits are kept: soft_targets/<name> (bench/teacher.py keeps the torch train and dev logits there
+    too), soft_targets/<name>-<runtime> for an ONNX runtime, so each folder holds one labelling of each file."""
+    return RESULTS / "soft_targets" / (args.name if args.runtime == "torch" else f"{args.name}-{args.runtime}")
 
 
 def student_output(name: str, args: argparse.Namespace) -> Path:
@@ -98,7 +100,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher", default="bench/work/teacher-sst-2-mpnet/best", help="fine-tuned SST-2 teacher")
     parser.add_argument("--name", default="mpnet", help="the teacher's name in result and folder names")
-    parser.add_argument("--runtime", choices=("torch", "onnx"), default="onnx", help="how the teacher labels")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="how the teacher labels (torch: the train logits of bench/teacher.py are a cache hit)")
     parser.add_argument("--glue-dir", default=str((ROOT.parent / "shared" / "data" / "glue").resolve()))
     parser.add_argument("--shifted-dir", default=str((ROOT.parent / "shared" / "data" / "shifted").resolve()))
     parser.add_argument("--work-dir", default=str(ROOT / "bench" / "work"))

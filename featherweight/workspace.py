@@ -3,7 +3,7 @@
     artifacts/                          WORK_DIR, the default --work-dir
       teacher-<task>/                   teacher_dir: `finetune` output (checkpoint/ while it trains)
         best/                           best_dir: the selected model; default_teacher, the default --teacher
-        soft-targets/<task>-<stem>.npz  soft_targets_file: the teacher's cached logits (+ .json), beside its model
+        soft-targets/<task>-<stem>.npz  soft_targets_file: the teacher's cached logits (+ .json; .onnx.npz ...)
         teacher-onnx/<hash>/            teacher_onnx_root: the teacher as ONNX, beside its model
       augment-<task>/augmented.tsv      augmented_file: `augment` output
       compose-<task>/composed.tsv       composed_file: `compose` output
@@ -44,9 +44,12 @@ def default_teacher(task: str, work_dir=WORK_DIR) -> Path:
     return best_dir(teacher_dir(task, work_dir))
 
 
-def soft_targets_file(teacher_model, task: str, data_file) -> Path:
-    """Where the teacher model at `teacher_model` caches its logits of `data_file`: soft-targets/ beside it."""
-    return Path(teacher_model).parent / "soft-targets" / f"{task}-{Path(data_file).stem}.npz"
+def soft_targets_file(teacher_model, task: str, data_file, runtime: str = "torch") -> Path:
+    """Where the teacher model at `teacher_model` caches its logits of `data_file`: soft-targets/ beside it, one file
+    per runtime (<task>-<stem>.npz from torch, <task>-<stem>.<runtime>.npz from ONNX Runtime), so labelling with
+    one runtime never overwrites the other's."""
+    runtime_suffix = "" if runtime == "torch" else f".{runtime}"
+    return Path(teacher_model).parent / "soft-targets" / f"{task}-{Path(data_file).stem}{runtime_suffix}.npz"
 
 
 def teacher_onnx_root(teacher_model) -> Path:

@@ -19,7 +19,7 @@ def bench():
 
 
 def args_for(tmp_path, **overrides) -> argparse.Namespace:
-    settings = dict(teacher=str(tmp_path / "teacher" / "best"), name="strong", runtime="onnx",
+    settings = dict(teacher=str(tmp_path / "teacher" / "best"), name="strong", runtime="torch",
                     glue_dir="../shared/data/glue", shifted_dir="../shared/data/shifted", work_dir="bench/work")
     return argparse.Namespace(**{**settings, **overrides})
 
@@ -49,7 +49,7 @@ def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, m
     from featherweight import workspace
 
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
-    args = args_for(tmp_path)
+    args = args_for(tmp_path, runtime="onnx")  # ONNX logits: their own files and folder
     ran, real_run = [], bench.subprocess.run
 
     def fake_run(command, **options):
@@ -58,7 +58,7 @@ def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, m
         command = command[1:]
         ran.append(command)
         data_file = command[command.index("--data-file") + 1]
-        made = workspace.soft_targets_file(args.teacher, "sst-2", data_file)
+        made = workspace.soft_targets_file(args.teacher, "sst-2", data_file, args.runtime)
         made.parent.mkdir(parents=True, exist_ok=True)
         np.savez(made, logits=np.zeros((2, 2), np.float32))
         made.with_suffix(".json").write_text(json.dumps({"data_file": data_file}))
@@ -67,10 +67,10 @@ def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, m
     lines = bench.label_transfer(args)
     assert [c[c.index("--data-file") + 1] for c in ran] == list(bench.transfer_files(args.glue_dir).values())
     assert all(c[c.index("--runtime") + 1] == "onnx" and c[c.index("--teacher") + 1] == args.teacher for c in ran)
-    kept = tmp_path / "results" / "soft_targets" / "strong"
-    assert sorted(p.name for p in kept.glob("*.npz")) == ["sst-2-augmented.npz", "sst-2-composed.npz",
-                                                          "sst-2-train.npz"]
-    assert json.loads((kept / "sst-2-train.json").read_text())["teacher_description"] == "strong"
+    kept = tmp_path / "results" / "soft_targets" / "strong-onnx"
+    assert sorted(p.name for p in kept.glob("*.npz")) == ["sst-2-augmented.onnx.npz", "sst-2-composed.onnx.npz",
+                                                          "sst-2-train.onnx.npz"]
+    assert json.loads((kept / "sst-2-train.onnx.json").read_text())["teacher_description"] == "strong"
     assert len(lines) == 3 and all("soft-targets" in line for line in lines)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,6 +106,22 @@ def test_switching_runtime_never_reuses_the_other_runtimes_cache(finetuned_teach
     targets = soft_targets(config)
     assert "holds shards of another teacher, file or setting" in caplog.text
     assert np.abs(targets.logits - torch_logits).max() < 1e-4  # the torch shard of zeros was not mixed in
+
+
+def test_each_runtime_keeps_its_own_default_cache_file(finetuned_teacher, glue_dir, tmp_path, one_thread):
+    """Without --output, torch and ONNX labels go to different files beside the teacher, so labelling with one
+    runtime leaves the other's logits in place (a cache hit later)."""
+    teacher = tmp_path / "teacher" / "best"
+    shutil.copytree(finetuned_teacher, teacher)
+    data_file = str(glue_dir / "SST-2" / "dev.tsv")
+    by_torch = SoftTargetConfig(teacher=str(teacher), data_file=data_file, progress=False)
+    by_onnx = SoftTargetConfig(teacher=str(teacher), data_file=data_file, progress=False, runtime="onnx")
+    assert Path(by_torch.output).name == "sst-2-dev.npz" and Path(by_onnx.output).name == "sst-2-dev.onnx.npz"
+    soft_targets(by_torch)
+    written = Path(by_torch.output).stat().st_mtime_ns
+    soft_targets(by_onnx)
+    assert Path(by_torch.output).stat().st_mtime_ns == written
+    assert json.loads(Path(by_onnx.output).with_suffix(".json").read_text())["runtime"] == "onnx"
 
 
 def test_onnx_int8_labels_only_when_it_agrees_with_torch(finetuned_teacher, glue_dir, tmp_path, monkeypatch,

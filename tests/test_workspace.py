@@ -33,6 +33,8 @@ def test_default_paths_keep_the_documented_layout():
     assert AugmentConfig().output == str(Path("artifacts/augment-sst-2/augmented.tsv"))
     assert ComposeConfig().output == str(Path("artifacts/compose-sst-2/composed.tsv"))
     assert workspace.soft_targets_file("t/best", "sst-2", "d/train.tsv") == Path("t/soft-targets/sst-2-train.npz")
+    assert workspace.soft_targets_file("t/best", "sst-2", "d/train.tsv", "onnx") == Path(
+        "t/soft-targets/sst-2-train.onnx.npz")
     assert workspace.teacher_onnx_root("t/best") == Path("t/teacher-onnx")
     assert workspace.cache_dir("tokens", "w") == Path("w/cache/tokens")
 

@@ -34,7 +34,9 @@ class SoftTargetConfig:
     teacher: str  # fine-tuned teacher directory (or a hub name) that labels the rows
     data_file: str  # rows in the task's columns (.tsv, .csv, .jsonl, .parquet); labels are not needed
     task: str | None = None  # GLUE task of the file's layout; default: the teacher's own task, else sst-2
-    output: str | None = None  # logits (.npz + .json); default: soft-targets/<task>-<file stem>.npz by the teacher
+    # logits (.npz + .json); default: soft-targets/<task>-<file stem>.npz beside the teacher (ONNX runtimes:
+    # <task>-<file stem>.<runtime>.npz, so neither overwrites the other)
+    output: str | None = None
     batch_size: int = 128  # rows per teacher forward pass
     max_length: int | None = None  # word pieces kept per text; default: the teacher's fine-tuning length, else 128
     shard_size: int = 20000  # rows per resumable shard
@@ -58,7 +60,8 @@ class SoftTargetConfig:
         self.__dict__["_spec"] = spec  # a TaskSpec may be passed for `task` (the API); the field keeps its name
         self.task = spec.name
         if self.output is None:
-            self.output = str(workspace.soft_targets_file(resolve_teacher(self.teacher), self.task, self.data_file))
+            self.output = str(workspace.soft_targets_file(resolve_teacher(self.teacher), self.task, self.data_file,
+                                                          self.runtime))
         if self.max_length is None:
             self.max_length = teacher_max_length(self.teacher)
 
