@@ -43,7 +43,7 @@ STEPS = (
     Step("teacher", (("bench/teacher.py", *GLUE),),
          (R + "teacher_sst2.json", R + "soft_targets/sst-2-train.npz", R + "soft_targets/sst-2-dev.npz")),
     Step("teacher-mpnet", (("bench/teacher.py", *GLUE, "--teacher", "mpnet", "--checkpoint-every", "200"),),
-         (R + "soft_targets/mpnet/sst-2-train.npz",)),
+         (R + "soft_targets/mpnet/sst-2-train.npz", R + "soft_targets/mpnet/sst-2-dev.npz")),
     # fine-tunes the 1-epoch MiniLM (bench/work/teacher-sst-2) that the later steps label with
     Step("peers", (("bench/peers.py",),),
          (R + "peers_sst2.json", *(R + f"soft_targets/peers/sst-2-{name}.npz" for name in ("train", "augmented",
