@@ -28,6 +28,7 @@ from peers import AUGMENTED, COMPOSED, STUDENTS as PEER_STUDENTS, distil_once, l
 
 from featherweight import workspace
 from featherweight.analysis.reference import THESIS_TABLE_7_5
+from featherweight.teacher.model import teacher_info
 
 
 def with_option(options: list[str], flag: str, value: str) -> list[str]:
@@ -117,7 +118,7 @@ def main(argv=None) -> None:
         student_cmd, output = student_command(name, args), student_output(name, args)
         distil_once(student_cmd, output)
         records += [compared(record, name, minilm) for record in variant_records(name, output, student_cmd, sets)]
-    teacher_meta = json.loads((Path(args.teacher) / "featherweight_teacher.json").read_text())
+    teacher_meta = teacher_info(args.teacher)
     result = {"task": "sst-2", "teacher": {"name": args.name, "path": relative(args.teacher),
                                            "scores": teacher_meta.get("scores"), "epoch": teacher_meta.get("epoch")},
               "labelling": labelled, "selection": "held-out train slice (never dev or the shifted sets)",
