@@ -49,7 +49,9 @@ STEPS = (
          (R + "peers_sst2.json", *(R + f"soft_targets/peers/sst-2-{name}.npz" for name in ("train", "augmented",
                                                                                           "composed")))),
     # the teacher-bound BiLSTMs distilled from the MPNet teacher's logits of the peers' transfer rows
-    Step("teacher-bound", (("bench/teacher_bound.py",),), (R + "teacher_bound_mpnet_sst2.json",)),
+    Step("teacher-bound", (("bench/teacher_bound.py",),),
+         (R + "teacher_bound_mpnet_sst2.json", *(R + f"soft_targets/mpnet/sst-2-{name}.npz" for name in ("augmented",
+                                                                                                     "composed")))),
     # the speed comparison needs a masked LM: a head trained on the MiniLM encoder (the offline models have none)
     Step("augment", (("bench/train_mlm_head.py", *GLUE, "--out", "bench/work/minilm-mlm"),
                      ("bench/augment.py", *GLUE, "--per-word-sentences", "500", "--mask-group", "8")),

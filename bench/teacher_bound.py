@@ -10,7 +10,8 @@ Run from the repository root (after `python bench/teacher.py --teacher mpnet` an
 2. Each student of STUDENTS (the peers recipe of BiLSTM BPE25 with max pooling, and the same at 100 dimensions, the
    thesis's 839 KB point) distils from them with `featherweight compress --soft-targets`, and is pruned, quantized and
    both (skipped when its artifacts exist).
-3. Writes bench/results/teacher_bound_<name>_sst2.json: every variant's accuracy on the held-out train slice, SST-2
+3. Writes bench/results/teacher_bound_<name>_sst2.json: each transfer file's labelling (rows, seconds), each
+   student's epochs (held-out and dev accuracy, seconds), every variant's accuracy on the held-out train slice, SST-2
    dev, IMDB and Amazon, and its deployable gzip bytes, beside the thesis's point of that student and variant
    (Table 7.5, RoBERTa-large teacher) and the same student from the MiniLM teacher (bench/results/peers_sst2.json).
 """
@@ -28,6 +29,7 @@ from peers import AUGMENTED, COMPOSED, STUDENTS as PEER_STUDENTS, distil_once, l
 
 from featherweight import workspace
 from featherweight.analysis.reference import THESIS_TABLE_7_5
+from featherweight.student_meta import read_student_meta
 from featherweight.teacher.model import teacher_info
 
 
@@ -55,16 +57,20 @@ def label_command(teacher: str, data_file: str, runtime: str) -> list[str]:
             "--task", "sst-2", "--runtime", runtime, "--no-record"]
 
 
-def label_transfer(args: argparse.Namespace) -> list[str]:
-    """Label every transfer file with the teacher (resuming its shards) and keep the logits; return the commands."""
-    lines = []
+def label_transfer(args: argparse.Namespace) -> list[dict]:
+    """Label every transfer file with the teacher (resuming its shards) and keep the logits; return each file's
+    command, rows and labelling seconds (those of the run that labelled it, a later cache hit included)."""
+    lines, scores = [], teacher_info(args.teacher).get("scores") or {}
+    described = {"teacher_description": f"{args.name} ({relative(args.teacher)}), fine-tuned on SST-2",
+                 "teacher_dev_accuracy": scores.get("dev_accuracy")}
     for name, data_file in transfer_files(args.glue_dir).items():
         command = label_command(args.teacher, data_file, args.runtime)
         print("running " + shell_line(command), flush=True)  # a cache hit once labelled by this teacher
         subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
         made = workspace.soft_targets_file(args.teacher, "sst-2", data_file, args.runtime)
-        keep_soft_targets(made, soft_targets_dir(args), teacher_description=args.name)
-        lines.append(shell_line(command))
+        kept = keep_soft_targets(made, soft_targets_dir(args), **described)
+        meta = json.loads(kept.with_suffix(".json").read_text())
+        lines.append({"command": shell_line(command), "rows": meta["rows"], "seconds": round(meta["compute_seconds"])})
     return lines
 
 
@@ -113,16 +119,17 @@ def main(argv=None) -> None:
     sets = load_sets(args.glue_dir, args.shifted_dir)
     peers = RESULTS / "peers_sst2.json"
     minilm = {r["name"]: r for r in json.loads(peers.read_text())["records"]} if peers.is_file() else {}
-    records = []
+    records, training = [], {}
     for name in args.students:
         student_cmd, output = student_command(name, args), student_output(name, args)
         distil_once(student_cmd, output)
         records += [compared(record, name, minilm) for record in variant_records(name, output, student_cmd, sets)]
+        training[name] = read_student_meta(workspace.variant_dir(output, "distilled")).history
     teacher_meta = teacher_info(args.teacher)
     result = {"task": "sst-2", "teacher": {"name": args.name, "path": relative(args.teacher),
                                            "scores": teacher_meta.get("scores"), "epoch": teacher_meta.get("epoch")},
               "labelling": labelled, "selection": "held-out train slice (never dev or the shifted sets)",
-              "seconds": round(time.perf_counter() - began, 1), "records": records}
+              "training": training, "seconds_this_run": round(time.perf_counter() - began, 1), "records": records}
     save_result(RESULTS / f"teacher_bound_{args.name}_sst2.json", result, command=command)
     print(f"{'student':<36}{'KB':>8}{'dev':>8}{'thesis':>8}{'MiniLM':>8}")
     for r in records:

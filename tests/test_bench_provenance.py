@@ -151,6 +151,11 @@ def test_kept_soft_targets_are_the_teachers_bytes_with_a_traced_meta(common, tmp
     meta = json.loads(kept.with_suffix(".json").read_text())
     assert meta["data_sha256"] == "d" and meta["teacher"] == "t" and meta["teacher_dev_accuracy"] == 0.9
     assert traced(meta)
+    common.keep_soft_targets(source, tmp_path / "kept", teacher_description="a later benchmark")
+    assert json.loads(kept.with_suffix(".json").read_text()) == meta  # the same logits keep their first provenance
+    np.savez(source, logits=np.zeros((2, 2), np.float32), line_numbers=np.arange(2))
+    common.keep_soft_targets(source, tmp_path / "kept", teacher_description="relabelled")
+    assert json.loads(kept.with_suffix(".json").read_text())["teacher_description"] == "relabelled"
 
 
 def test_the_compression_benchmark_averages_seeds_with_the_results_store(monkeypatch):

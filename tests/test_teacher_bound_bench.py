@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,8 @@ def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, m
 
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
     args = args_for(tmp_path, runtime="onnx")  # ONNX logits: their own files and folder
+    Path(args.teacher).mkdir(parents=True)
+    (Path(args.teacher) / "featherweight_teacher.json").write_text(json.dumps({"scores": {"dev_accuracy": 0.94}}))
     ran, real_run = [], bench.subprocess.run
 
     def fake_run(command, **options):
@@ -61,7 +64,7 @@ def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, m
         made = workspace.soft_targets_file(args.teacher, "sst-2", data_file, args.runtime)
         made.parent.mkdir(parents=True, exist_ok=True)
         np.savez(made, logits=np.zeros((2, 2), np.float32))
-        made.with_suffix(".json").write_text(json.dumps({"data_file": data_file}))
+        made.with_suffix(".json").write_text(json.dumps({"data_file": data_file, "rows": 2, "compute_seconds": 1.4}))
 
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
     lines = bench.label_transfer(args)
@@ -70,8 +73,9 @@ def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, m
     kept = tmp_path / "results" / "soft_targets" / "strong-onnx"
     assert sorted(p.name for p in kept.glob("*.npz")) == ["sst-2-augmented.onnx.npz", "sst-2-composed.onnx.npz",
                                                           "sst-2-train.onnx.npz"]
-    assert json.loads((kept / "sst-2-train.onnx.json").read_text())["teacher_description"] == "strong"
-    assert len(lines) == 3 and all("soft-targets" in line for line in lines)
+    meta = json.loads((kept / "sst-2-train.onnx.json").read_text())
+    assert meta["teacher_description"].startswith("strong (") and meta["teacher_dev_accuracy"] == 0.94
+    assert len(lines) == 3 and all("soft-targets" in line["command"] and line["rows"] == 2 for line in lines)
 
 
 def test_each_record_is_compared_with_the_thesis_and_the_minilm_student(bench):
