@@ -121,10 +121,10 @@ def keep_soft_targets(source, directory, **extra) -> Path:
     if kept.is_file() and kept.with_suffix(".json").is_file() and kept.read_bytes() == source.read_bytes():
         return kept
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, directory / source.name)
+    shutil.copy(source, kept)
     meta = json.loads(source.with_suffix(".json").read_text())
-    save_result(directory / source.with_suffix(".json").name, {**meta, **extra})
-    return directory / source.name
+    save_result(kept.with_suffix(".json"), {**meta, **extra})
+    return kept
 
 
 def peer_text(text: str) -> str:

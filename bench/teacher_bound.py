@@ -57,12 +57,13 @@ def label_command(teacher: str, data_file: str, runtime: str) -> list[str]:
             "--task", "sst-2", "--runtime", runtime, "--no-record"]
 
 
-def label_transfer(args: argparse.Namespace) -> list[dict]:
-    """Label every transfer file with the teacher (resuming its shards) and keep the logits; return each file's
-    command, rows and labelling seconds (those of the run that labelled it, a later cache hit included)."""
-    lines, scores = [], teacher_info(args.teacher).get("scores") or {}
+def label_transfer(args: argparse.Namespace, teacher_meta: dict) -> list[dict]:
+    """Label every transfer file with the teacher (resuming its shards) and keep the logits with the teacher's name and
+    dev accuracy (`teacher_meta`: its featherweight_teacher.json); return each file's command, rows and labelling
+    seconds (those of the run that labelled it, a later cache hit included)."""
+    lines = []
     described = {"teacher_description": f"{args.name} ({relative(args.teacher)}), fine-tuned on SST-2",
-                 "teacher_dev_accuracy": scores.get("dev_accuracy")}
+                 "teacher_dev_accuracy": (teacher_meta.get("scores") or {}).get("dev_accuracy")}
     for name, data_file in transfer_files(args.glue_dir).items():
         command = label_command(args.teacher, data_file, args.runtime)
         print("running " + shell_line(command), flush=True)  # a cache hit once labelled by this teacher
@@ -115,7 +116,8 @@ def main(argv=None) -> None:
     parser.add_argument("--students", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
     args = parser.parse_args(argv)
     command, began = command_line(argv, __file__), time.perf_counter()
-    labelled = label_transfer(args)
+    teacher_meta = teacher_info(args.teacher)
+    labelled = label_transfer(args, teacher_meta)
     sets = load_sets(args.glue_dir, args.shifted_dir)
     peers = RESULTS / "peers_sst2.json"
     minilm = {r["name"]: r for r in json.loads(peers.read_text())["records"]} if peers.is_file() else {}
@@ -125,7 +127,6 @@ def main(argv=None) -> None:
         distil_once(student_cmd, output)
         records += [compared(record, name, minilm) for record in variant_records(name, output, student_cmd, sets)]
         training[name] = read_student_meta(workspace.variant_dir(output, "distilled")).history
-    teacher_meta = teacher_info(args.teacher)
     result = {"task": "sst-2", "teacher": {"name": args.name, "path": relative(args.teacher),
                                            "scores": teacher_meta.get("scores"), "epoch": teacher_meta.get("epoch")},
               "labelling": labelled, "selection": "held-out train slice (never dev or the shifted sets)",

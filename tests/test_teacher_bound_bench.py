@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,8 +50,6 @@ def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, m
 
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
     args = args_for(tmp_path, runtime="onnx")  # ONNX logits: their own files and folder
-    Path(args.teacher).mkdir(parents=True)
-    (Path(args.teacher) / "featherweight_teacher.json").write_text(json.dumps({"scores": {"dev_accuracy": 0.94}}))
     ran, real_run = [], bench.subprocess.run
 
     def fake_run(command, **options):
@@ -67,7 +64,7 @@ def test_label_transfer_labels_each_file_and_keeps_its_logits(bench, tmp_path, m
         made.with_suffix(".json").write_text(json.dumps({"data_file": data_file, "rows": 2, "compute_seconds": 1.4}))
 
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
-    lines = bench.label_transfer(args)
+    lines = bench.label_transfer(args, {"scores": {"dev_accuracy": 0.94}})
     assert [c[c.index("--data-file") + 1] for c in ran] == list(bench.transfer_files(args.glue_dir).values())
     assert all(c[c.index("--runtime") + 1] == "onnx" and c[c.index("--teacher") + 1] == args.teacher for c in ran)
     kept = tmp_path / "results" / "soft_targets" / "strong-onnx"
