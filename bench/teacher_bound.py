@@ -13,7 +13,8 @@ Run from the repository root (after `python bench/teacher.py --teacher mpnet` an
 3. Writes bench/results/teacher_bound_<name>_sst2.json: each transfer file's labelling (rows, seconds), each
    student's epochs (held-out and dev accuracy, seconds), every variant's accuracy on the held-out train slice, SST-2
    dev, IMDB and Amazon, and its deployable gzip bytes, beside the thesis's point of that student and variant
-   (Table 7.5, RoBERTa-large teacher) and the same student from the MiniLM teacher (bench/results/peers_sst2.json).
+   (Table 7.5, RoBERTa-large teacher) and the same student from the MiniLM teacher (bench/results/peers_sst2.json),
+   and the peers' budget table (fastText, TF-IDF + LR at the same deployable size) with these students in it.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 from common import RESULTS, ROOT, command_line, keep_soft_targets, relative, save_result, shell_line
-from peers import AUGMENTED, COMPOSED, STUDENTS as PEER_STUDENTS, distil_once, load_sets, variant_records
+from peers import AUGMENTED, COMPOSED, STUDENTS as PEER_STUDENTS, budget_rows, distil_once, load_sets, variant_records
 
 from featherweight import workspace
 from featherweight.analysis.reference import THESIS_TABLE_7_5
@@ -104,6 +105,12 @@ def compared(record: dict, name: str, minilm: dict[str, dict]) -> dict:
             "minilm_teacher": None if peer is None else {key: peer[key] for key in ("accuracy", "deployable_bytes")}}
 
 
+def peer_budgets(records: list[dict], peer_records: list[dict]) -> list[dict]:
+    """bench/peers.py's budget table with these students in place of the MiniLM-taught ones: at each deployable
+    budget, the held-out pick of each side and its differences on SST-2 dev and the shifted mean."""
+    return budget_rows(records + [r for r in peer_records if r["system"] != "featherweight"])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher", default="bench/work/teacher-sst-2-mpnet/best", help="fine-tuned SST-2 teacher")
@@ -120,7 +127,8 @@ def main(argv=None) -> None:
     labelled = label_transfer(args, teacher_meta)
     sets = load_sets(args.glue_dir, args.shifted_dir)
     peers = RESULTS / "peers_sst2.json"
-    minilm = {r["name"]: r for r in json.loads(peers.read_text())["records"]} if peers.is_file() else {}
+    peer_records = json.loads(peers.read_text())["records"] if peers.is_file() else []
+    minilm = {r["name"]: r for r in peer_records if r["system"] == "featherweight"}
     records, training = [], {}
     for name in args.students:
         student_cmd, output = student_command(name, args), student_output(name, args)
@@ -130,7 +138,8 @@ def main(argv=None) -> None:
     result = {"task": "sst-2", "teacher": {"name": args.name, "path": relative(args.teacher),
                                            "scores": teacher_meta.get("scores"), "epoch": teacher_meta.get("epoch")},
               "labelling": labelled, "selection": "held-out train slice (never dev or the shifted sets)",
-              "training": training, "seconds_this_run": round(time.perf_counter() - began, 1), "records": records}
+              "training": training, "seconds_this_run": round(time.perf_counter() - began, 1),
+              "peer_budgets": peer_budgets(records, peer_records), "records": records}
     save_result(RESULTS / f"teacher_bound_{args.name}_sst2.json", result, command=command)
     print(f"{'student':<36}{'KB':>8}{'dev':>8}{'thesis':>8}{'MiniLM':>8}")
     for r in records:

@@ -84,3 +84,21 @@ def test_each_record_is_compared_with_the_thesis_and_the_minilm_student(bench):
     assert out["minilm_teacher"] == {"accuracy": {"sst2_dev": 87.5}, "deployable_bytes": 415_000}
     assert bench.compared({**record, "name": "other"}, "BiLSTM BPE100 (max pooling)", minilm)["minilm_teacher"] is None
     assert bench.compared(record, "BiLSTM BPE100 (max pooling)", {})["thesis"]["sst2_dev"] == 89.08
+
+
+def test_the_peer_budgets_set_these_students_against_fasttext_and_tfidf_only(bench):
+    """At each budget the held-out pick among these students meets the peers' pick; the MiniLM-taught students of
+    peers_sst2.json are left out."""
+    def record(system, name, kb, heldout, dev, imdb, amazon):
+        return {"system": system, "name": name, "deployable_bytes": kb * 1000,
+                "accuracy": {"heldout": heldout, "sst2_dev": dev, "imdb": imdb, "amazon": amazon}}
+
+    ours = [record("featherweight", "BiLSTM BPE25 (max pooling) +q", 591, 92.5, 84.5, 82.2, 84.3)]
+    peer_records = [record("featherweight", "BiLSTM BPE25 (max pooling) +q", 593, 99.0, 86.8, 81.4, 81.9),
+                    record("fasttext", "fastText d10", 239, 92.7, 81.2, 78.9, 76.0),
+                    record("tfidf", "TF-IDF+LR 30000 features", 539, 91.0, 81.7, 80.9, 78.6)]
+    rows = {row["budget_kb"]: row for row in bench.peer_budgets(ours, peer_records)}
+    assert rows[500]["featherweight"] is None and rows[500]["peer"] == "fastText d10"
+    assert rows[1000]["featherweight"] == "BiLSTM BPE25 (max pooling) +q" and rows[1000]["peer"] == "fastText d10"
+    assert rows[1000]["sst2_dev_difference"] == 3.3 and rows[1000]["shifted_mean_difference"] == 5.8
+    assert rows[1000]["sst2_dev_difference_vs_hindsight_peer"] == 2.8
